@@ -1,0 +1,1 @@
+"""Command-line entry points (the files in scripts/ call these)."""

@@ -1,0 +1,138 @@
+"""Crash-safe file output: everything is written under a temporary name in the target folder, then renamed.
+
+A crash or a full disk therefore never leaves a truncated file where a complete one is expected, and an
+existing output is only replaced when the caller asks for it explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import nibabel as nib
+import numpy as np
+
+from .errors import InputDataError, OutputExistsError
+
+__all__ = [
+    "atomic_path",
+    "ensure_writable_dir",
+    "file_sha256",
+    "full_suffix",
+    "read_json",
+    "save_nifti",
+    "write_json",
+    "write_text",
+]
+
+_KNOWN_DOUBLE_SUFFIXES = (".nii.gz", ".tar.gz")
+
+
+def full_suffix(path: str | os.PathLike) -> str:
+    """The extension including `.nii.gz`-style double suffixes."""
+    name = Path(path).name.lower()
+    for suffix in _KNOWN_DOUBLE_SUFFIXES:
+        if name.endswith(suffix):
+            return Path(path).name[-len(suffix) :]
+    return Path(path).suffix
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`.
+
+    Raises:
+        OutputExistsError: `path` exists and `overwrite` is False.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target}: already exists; pass the overwrite switch to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = full_suffix(target)
+    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
+    tmp = target.parent / f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"{target}: the writer produced no file")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def ensure_writable_dir(path: str | os.PathLike, setting: str = "output folder") -> Path:
+    """Create `path` if needed and prove it is writable; raise a one-line error naming the setting otherwise."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-", delete=True):
+            pass
+    except OSError as exc:
+        raise InputDataError(f"{setting} {folder}: cannot be written ({exc.strerror or exc})") from exc
+    return folder
+
+
+def save_nifti(
+    array: np.ndarray, affine: np.ndarray, path: str | os.PathLike, overwrite: bool = False, units: str | None = None
+) -> Path:
+    """Write a NIfTI file atomically with the given affine (qform and sform both set)."""
+    img = nib.Nifti1Image(np.asarray(array), np.asarray(affine, dtype=np.float64))
+    img.header.set_xyzt_units(xyz="mm")
+    if units:
+        img.header["descrip"] = units.encode()[:79]
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        nib.save(img, tmp)
+    return Path(path)
+
+
+def write_text(text: str, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(obj: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write JSON atomically, indented and with sorted keys where it is a mapping."""
+    return write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", path, overwrite=overwrite)
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Read JSON with a one-line error naming the file when it is missing or malformed."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputDataError(f"{what} {p}: file not found")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputDataError(f"{what} {p}: not valid JSON ({exc})") from exc
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

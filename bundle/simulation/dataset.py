@@ -1,0 +1,281 @@
+"""Write a simulated paired low-/full-dose PET dataset: NIfTI volumes, a decathlon-style datalist, a manifest.
+
+Layout of `<out>/`:
+
+- `sub-XXX/sub-XXX_pet_full.nii.gz`: full-dose OSEM image (Bq/mL);
+- `sub-XXX/sub-XXX_pet_drf<D>.nii.gz`: low-dose OSEM image at dose-reduction factor D (Bq/mL);
+- `sub-XXX/sub-XXX_truth.nii.gz`, `_t1`, `_brain_mask`, `_lesion_mask` (1 rim, 2 necrotic core), `_mu_map` (1/cm);
+- `sub-XXX/sub-XXX_record.json`: written last; marks the subject complete (file checksums, settings hash);
+- `datalist.json` (first DRF) and `datalist_drf<D>.json` (every DRF), and `manifest.json`.
+
+Randomness: subject k draws its anatomy from the stream (seed, k, 0), its counts from (seed, k, 1) and the
+thinning for DRF D from (seed, k, 2, round(1000 D)). A subject is therefore the same whatever the number of
+subjects or the list of DRFs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import InputDataError, OutputExistsError
+from ..io import ensure_writable_dir, file_sha256, read_json, save_nifti, write_json
+from .acquisition import poisson_counts, simulate_acquisition, thin_counts
+from .osem import osem, postfilter
+from .phantom import Subject, make_subject
+from .presets import SimulationConfig
+from .projector import ParallelBeamProjector, default_device
+
+__all__ = ["simulate_dataset", "ensure_dataset", "subject_id", "drf_tag", "simulate_subject_volumes"]
+
+logger = logging.getLogger(__name__)
+DATALIST_NAME = "datalist.json"
+MANIFEST_NAME = "manifest.json"
+
+
+def subject_id(index: int) -> str:
+    return f"sub-{index + 1:03d}"
+
+
+def drf_tag(drf: float) -> str:
+    """'drf200' for 200.0, 'drf2.5' for 2.5."""
+    return f"drf{int(drf)}" if float(drf).is_integer() else f"drf{drf:g}"
+
+
+def _settings_hash(config: SimulationConfig) -> str:
+    text = json.dumps(config.data_settings(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return default_device()
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputDataError("setting device: cuda was requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def build_projector(config: SimulationConfig, device: torch.device) -> ParallelBeamProjector:
+    geo = config.geometry
+    return ParallelBeamProjector(
+        image_size=geo.shape[0],
+        n_views=geo.n_views,
+        pixel_size_mm=geo.voxel_size_mm[0],
+        n_subsets=config.recon.subsets,
+        device=device,
+    )
+
+
+def _stack_to_volume(stack: torch.Tensor) -> np.ndarray:
+    """(z, x, y) tensor -> (x, y, z) float32 numpy volume."""
+    return np.ascontiguousarray(np.moveaxis(stack.detach().cpu().numpy(), 0, -1), dtype=np.float32)
+
+
+def simulate_subject_volumes(
+    index: int, config: SimulationConfig, projector: ParallelBeamProjector
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """Simulate subject `index`: returns volumes by name, the affine, and the subject's description."""
+    sid = subject_id(index)
+    subject = crop_to_slab(make_subject(sid, config.geometry, np.random.default_rng([config.seed, index, 0])), config)
+    count_rng = np.random.default_rng([config.seed, index, 1])
+    spread = config.count_spread
+    factor = math.exp(count_rng.uniform(math.log(1 - spread), math.log(1 + spread))) if spread > 0 else 1.0
+    count_level = config.full_dose_counts * factor * subject.info.get("slab_activity_fraction", 1.0)
+    acq = simulate_acquisition(subject.activity, subject.mu_map, projector, config, count_level)
+    full_counts = poisson_counts(acq.expected_prompts, count_rng)
+    rec = config.recon
+    vox = config.geometry.voxel_size_mm
+
+    def reconstruct(counts: torch.Tensor, drf: float) -> np.ndarray:
+        image = osem(counts, acq.recon_model, acq.background, rec.iterations, scale=1.0 / drf)
+        return postfilter(_stack_to_volume(image), rec.postfilter_fwhm_mm, vox)
+
+    volumes = {
+        "pet_full": reconstruct(full_counts, 1.0),
+        "truth": subject.activity,
+        "t1": subject.t1,
+        "brain_mask": subject.brain_mask,
+        "lesion_mask": subject.lesion_mask,
+        "mu_map": subject.mu_map,
+    }
+    recorded = {"full": int(full_counts.sum().item())}
+    for drf in config.drfs:
+        thin_rng = np.random.default_rng([config.seed, index, 2, int(round(drf * 1000))])
+        low_counts = thin_counts(full_counts, drf, thin_rng)
+        recorded[drf_tag(drf)] = int(low_counts.sum().item())
+        volumes[f"pet_{drf_tag(drf)}"] = reconstruct(low_counts, drf)
+    info = dict(subject.info)
+    info.update(
+        {
+            "count_level_prompts": round(count_level, 1),
+            "recorded_prompts": recorded,
+            "sensitivity": acq.sensitivity,
+            "expected_trues": float(acq.expected_trues.sum()),
+        }
+    )
+    return volumes, subject.affine, info
+
+
+def crop_to_slab(subject: Subject, config: SimulationConfig) -> Subject:
+    """Keep only the configured slab of slices; the count level then follows the slab's share of activity."""
+    keep = config.slab()
+    if keep == slice(0, config.geometry.shape[2]):
+        return subject
+    fraction = float(subject.activity[..., keep].sum() / max(subject.activity.sum(), 1e-12))
+    affine = subject.affine.copy()
+    affine[:3, 3] = affine[:3, :3] @ np.array([0.0, 0.0, keep.start]) + affine[:3, 3]
+    info = dict(subject.info, slab=[keep.start, keep.stop], slab_activity_fraction=round(fraction, 6))
+    arrays = {name: np.ascontiguousarray(getattr(subject, name)[..., keep])
+              for name in ("activity", "t1", "brain_mask", "lesion_mask", "mu_map")}
+    return Subject(subject_id=subject.subject_id, affine=affine, info=info, **arrays)
+
+
+def _record_path(out: Path, sid: str) -> Path:
+    return out / sid / f"{sid}_record.json"
+
+
+def _is_complete(out: Path, sid: str, settings_hash: str) -> bool:
+    """True when the subject's record exists with these settings and every listed file is present."""
+    record_file = _record_path(out, sid)
+    if not record_file.is_file():
+        return False
+    record = read_json(record_file, "subject record")
+    if record.get("settings_hash") != settings_hash:
+        raise OutputExistsError(
+            f"{record_file}: this subject was simulated with different settings; use --overwrite or another output folder"
+        )
+    return all((out / rel).is_file() for rel in record.get("files", {}).values())
+
+
+def _write_subject(out: Path, sid: str, volumes: dict, affine: np.ndarray, info: dict, settings_hash: str,
+                   overwrite: bool) -> dict:
+    files = {}
+    for name, array in volumes.items():
+        rel = f"{sid}/{sid}_{name}.nii.gz"
+        units = "Bq/mL" if name.startswith("pet") or name == "truth" else ("1/cm" if name == "mu_map" else None)
+        save_nifti(array, affine, out / rel, overwrite=overwrite, units=units)
+        files[name] = rel
+    record = {
+        "subject": sid,
+        "settings_hash": settings_hash,
+        "files": files,
+        "sha256": {name: file_sha256(out / rel) for name, rel in files.items()},
+        "info": info,
+    }
+    write_json(record, _record_path(out, sid), overwrite=True)
+    return record
+
+
+def _datalist(out: Path, records: list[dict], drf: float, config: SimulationConfig) -> dict:
+    tag = drf_tag(drf)
+    items = [
+        {
+            "subject": r["subject"],
+            "image": r["files"][f"pet_{tag}"],
+            "label": r["files"]["pet_full"],
+            "mask": r["files"]["brain_mask"],
+            "t1": r["files"]["t1"],
+            "lesion": r["files"]["lesion_mask"],
+            "truth": r["files"]["truth"],
+        }
+        for r in records
+    ]
+    return {
+        "name": "simulated ultra-low-dose brain FDG PET",
+        "description": f"low-dose (DRF {drf:g}) and full-dose OSEM pairs from the bundle's count-level simulator",
+        "modality": {"image": "PET low dose", "label": "PET full dose", "t1": "MR T1"},
+        "units": "Bq/mL",
+        "drf": drf,
+        "preset": config.preset,
+        "numTraining": len(items),
+        "training": items,
+    }
+
+
+def _versions() -> dict[str, str]:
+    import monai
+    import nilearn
+    import scipy
+
+    return {
+        "bundle": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "nilearn": nilearn.__version__,
+    }
+
+
+def simulate_dataset(
+    out_dir: str | Path,
+    config: SimulationConfig,
+    overwrite: bool = False,
+    progress: bool = True,
+    on_subject: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
+    """Simulate `config.n_subjects` subjects into `out_dir`, skipping complete ones unless `overwrite`.
+
+    Returns:
+        The manifest written to `<out_dir>/manifest.json`.
+    """
+    out = ensure_writable_dir(out_dir, "output folder")
+    device = _resolve_device(config.device)
+    settings_hash = _settings_hash(config)
+    sids = [subject_id(k) for k in range(config.n_subjects)]
+    todo = [k for k, sid in enumerate(sids) if overwrite or not _is_complete(out, sid, settings_hash)]
+    timings: dict[str, float] = {}
+    if todo:
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        projector = build_projector(config, device)
+        logger.info("projector ready in %.1f s on %s", time.perf_counter() - start, device)
+        for k in tqdm(todo, desc=f"simulating ({config.preset})", unit="subject", disable=not progress):
+            t0 = time.perf_counter()
+            volumes, affine, info = simulate_subject_volumes(k, config, projector)
+            _write_subject(out, sids[k], volumes, affine, info, settings_hash, overwrite=True)
+            timings[sids[k]] = round(time.perf_counter() - t0, 2)
+            if on_subject is not None:
+                on_subject(sids[k], timings[sids[k]])
+    records = [read_json(_record_path(out, sid), "subject record") for sid in sids]
+    for position, drf in enumerate(config.drfs):
+        datalist = _datalist(out, records, drf, config)
+        write_json(datalist, out / f"datalist_{drf_tag(drf)}.json", overwrite=True)
+        if position == 0:
+            write_json(datalist, out / DATALIST_NAME, overwrite=True)
+    manifest = {
+        "settings": config.as_dict(),
+        "settings_hash": settings_hash,
+        "seed": config.seed,
+        "subjects": {r["subject"]: r["info"] for r in records},
+        "files": {r["subject"]: r["sha256"] for r in records},
+        "versions": _versions(),
+        "device": str(device),
+        "seconds_per_subject_this_run": timings,
+    }
+    write_json(manifest, out / MANIFEST_NAME, overwrite=True)
+    return manifest
+
+
+def ensure_dataset(dataset_dir: str | Path, **settings: Any) -> str:
+    """Simulate the dataset into `dataset_dir` unless its datalist is already there; returns the datalist path.
+
+    Used by the bundle configs so that the training entry point works on a fresh clone.
+    """
+    datalist = Path(dataset_dir) / DATALIST_NAME
+    if not datalist.is_file():
+        logger.info("no dataset at %s: simulating it (%s)", dataset_dir, settings)
+        simulate_dataset(dataset_dir, SimulationConfig(**settings))
+    return str(datalist)

@@ -1,0 +1,280 @@
+"""Brain FDG "subjects" built from the MNI152 2009 templates that nilearn ships offline.
+
+Each subject is the template warped by a small random rotation, scaling and smooth deformation, with:
+grey/white-matter activity drawn around 4:1 and modulated by a smooth ~10 % regional field; CSF, skull and
+scalp at low uptake; one or more glioblastoma-like lesions (enhancing hot rim around a necrotic core, with
+mildly hypometabolic surrounding oedema); an aligned T1-weighted image; a brain mask; a lesion mask
+(1 = enhancing rim, 2 = necrotic core); and a 511 keV attenuation map in 1/cm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from .presets import Geometry
+
+__all__ = ["Subject", "TissueModel", "load_mni_templates", "make_subject", "grid_affine"]
+
+
+@dataclass(frozen=True)
+class TissueModel:
+    """Activity (relative to white matter), attenuation and anatomy-variation settings."""
+
+    wm_activity_bq_ml: tuple[float, float] = (8500.0, 11500.0)  # FDG white matter, ~SUV 2.5 at 370 MBq
+    gm_to_wm: tuple[float, float] = (3.5, 4.5)  # drawn around 4:1
+    gm_modulation_sd: float = 0.10  # smooth regional modulation of grey matter
+    wm_modulation_sd: float = 0.05
+    modulation_correlation_mm: float = 20.0
+    csf_to_wm: float = 0.05
+    skull_to_wm: float = 0.3
+    scalp_to_wm: float = 0.5
+    lesion_diameter_mm: tuple[float, float] = (10.0, 40.0)
+    lesion_rim_to_gm: tuple[float, float] = (1.3, 1.7)
+    lesion_core_to_wm: tuple[float, float] = (0.3, 0.6)
+    lesion_core_fraction: tuple[float, float] = (0.4, 0.65)
+    oedema_factor: float = 0.8
+    n_lesions: int = 1
+    mu_soft_tissue_per_cm: float = 0.096
+    mu_bone_per_cm: tuple[float, float] = (0.13, 0.15)
+    rotation_sd_deg: float = 3.0
+    scaling_range: tuple[float, float] = (0.93, 1.07)
+    translation_sd_mm: float = 2.0
+    deformation_rms_mm: float = 2.5
+    deformation_control_spacing_mm: float = 30.0
+
+
+@dataclass
+class Subject:
+    """One simulated subject on the output grid, arrays indexed (x, y, z) in RAS orientation."""
+
+    subject_id: str
+    activity: np.ndarray
+    t1: np.ndarray
+    brain_mask: np.ndarray
+    lesion_mask: np.ndarray
+    mu_map: np.ndarray
+    affine: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def load_mni_templates() -> dict[str, np.ndarray]:
+    """T1, GM, WM and brain mask of the MNI152 2009 template at 1 mm, plus its affine (cached)."""
+    from nilearn import datasets
+
+    t1 = datasets.load_mni152_template(resolution=1)
+    out = {
+        "t1": np.asarray(t1.get_fdata(), dtype=np.float32),
+        "gm": np.asarray(datasets.load_mni152_gm_template(resolution=1).get_fdata(), dtype=np.float32),
+        "wm": np.asarray(datasets.load_mni152_wm_template(resolution=1).get_fdata(), dtype=np.float32),
+        "brain": np.asarray(datasets.load_mni152_brain_mask(resolution=1).get_fdata(), dtype=np.float32),
+        "affine": np.asarray(t1.affine, dtype=np.float64),
+    }
+    mask = out["brain"] > 0.5
+    idx = np.argwhere(mask)
+    lo, hi = idx.min(0), idx.max(0)
+    centre_vox = (lo + hi) / 2.0
+    out["brain_centre_mm"] = (out["affine"] @ np.append(centre_vox, 1.0))[:3]
+    return out
+
+
+def grid_affine(geometry: Geometry) -> np.ndarray:
+    """RAS affine of the output grid, centred on the world origin."""
+    vox = np.asarray(geometry.voxel_size_mm, dtype=np.float64)
+    shape = np.asarray(geometry.shape, dtype=np.float64)
+    aff = np.diag(np.append(vox, 1.0))
+    aff[:3, 3] = -(shape - 1) / 2.0 * vox
+    return aff
+
+
+def _rotation(angles_rad: np.ndarray) -> np.ndarray:
+    ax, ay, az = angles_rad
+    rx = np.array([[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]])
+    ry = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
+    rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def smooth_field(
+    shape: tuple[int, ...], voxel_mm: tuple[float, ...], correlation_mm: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Zero-mean, unit-sd smooth random field.
+
+    Coarse white noise on a grid spaced `correlation_mm` apart is upsampled with cubic splines to a grid
+    4x coarser than `shape` and then trilinearly to `shape` (the cubic step sets the smoothness, the linear
+    step only the sampling, which keeps this cheap on large grids).
+    """
+    coarse = tuple(max(3, int(math.ceil(n * v / correlation_mm)) + 1) for n, v in zip(shape, voxel_mm))
+    noise = rng.standard_normal(coarse).astype(np.float32)
+    middle = tuple(max(c, int(math.ceil(n / 4))) for n, c in zip(shape, coarse))
+    mid = ndimage.zoom(noise, [m / c for m, c in zip(middle, coarse)], order=3, mode="nearest", grid_mode=True)
+    field_t = torch.from_numpy(np.ascontiguousarray(mid))[None, None]
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(shape)]
+    fine = torch.nn.functional.interpolate(field_t, size=tuple(shape), mode=mode, align_corners=False)[0, 0].numpy()
+    fine = fine - fine.mean()
+    return fine / max(float(fine.std()), 1e-6)
+
+
+def _warp_coordinates(geometry: Geometry, tissue: TissueModel, rng: np.random.Generator, mni: dict) -> tuple:
+    """Voxel coordinates in the MNI template for every output voxel, and the transform parameters."""
+    shape = geometry.shape
+    vox = np.asarray(geometry.voxel_size_mm)
+    grids = np.meshgrid(*[(np.arange(n) - (n - 1) / 2.0) * v for n, v in zip(shape, vox)], indexing="ij")
+    p = np.stack([g.astype(np.float32) for g in grids])  # (3, x, y, z) mm from grid centre
+
+    angles = np.clip(rng.normal(0.0, tissue.rotation_sd_deg, 3), -2 * tissue.rotation_sd_deg, 2 * tissue.rotation_sd_deg)
+    scales = rng.uniform(*tissue.scaling_range, size=3)
+    translation = rng.normal(0.0, tissue.translation_sd_mm, 3)
+    inv = np.linalg.inv(_rotation(np.deg2rad(angles)) @ np.diag(scales)).astype(np.float32)
+    q = np.einsum("ij,j...->i...", inv, p - translation.astype(np.float32)[:, None, None, None])
+    for axis in range(3):
+        q[axis] += tissue.deformation_rms_mm * smooth_field(
+            shape, geometry.voxel_size_mm, tissue.deformation_control_spacing_mm, rng
+        )
+    centre = mni["brain_centre_mm"] + np.array([0.0, 0.0, geometry.axial_offset_mm])
+    world = q + centre.astype(np.float32)[:, None, None, None]
+    inv_aff = np.linalg.inv(mni["affine"]).astype(np.float32)
+    coords = np.einsum("ij,j...->i...", inv_aff[:3, :3], world) + inv_aff[:3, 3][:, None, None, None]
+    params = {"rotation_deg": angles.round(3).tolist(), "scaling": scales.round(4).tolist(),
+              "translation_mm": translation.round(3).tolist()}
+    return coords, params
+
+
+def _shells(brain: np.ndarray, voxel_mm: tuple, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Subarachnoid CSF, skull and scalp as shells at increasing distance from a smoothed brain outline."""
+    sigma = [3.0 / v for v in voxel_mm]
+    outline = ndimage.gaussian_filter(brain.astype(np.float32), sigma) > 0.25
+    dist = ndimage.distance_transform_edt(~outline, sampling=voxel_mm).astype(np.float32)
+    csf_t = rng.uniform(1.5, 3.0)
+    skull_t = rng.uniform(5.0, 7.5)
+    scalp_t = rng.uniform(4.0, 6.5)
+    csf = (outline & (brain < 0.5)) | ((dist > 0) & (dist <= csf_t))
+    skull = (dist > csf_t) & (dist <= csf_t + skull_t)
+    scalp = (dist > csf_t + skull_t) & (dist <= csf_t + skull_t + scalp_t)
+    return {"csf": csf, "skull": skull, "scalp": scalp, "thickness_mm": [csf_t, skull_t, scalp_t]}
+
+
+def _add_lesion(
+    act: np.ndarray, t1: np.ndarray, lesion: np.ndarray, tissue_mask: np.ndarray, inside_dist: np.ndarray,
+    geometry: Geometry, tissue: TissueModel, gm_act: float, wm_act: float, t1_wm: float, rng: np.random.Generator,
+) -> dict:
+    """Insert one glioblastoma-like lesion in place; returns its description."""
+    vox = np.asarray(geometry.voxel_size_mm)
+    diameter = rng.uniform(*tissue.lesion_diameter_mm)
+    radius = diameter / 2.0
+    candidates = np.argwhere(tissue_mask & (inside_dist >= max(0.5 * radius, 4.0)) & (lesion == 0))
+    if len(candidates) == 0:
+        candidates = np.argwhere(tissue_mask)
+    centre = candidates[rng.integers(len(candidates))]
+    half = np.ceil(1.6 * radius / vox).astype(int) + 1
+    lo = np.maximum(centre - half, 0)
+    hi = np.minimum(centre + half + 1, act.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    sub_shape = tuple(int(b - a) for a, b in zip(lo, hi))
+    grids = np.meshgrid(*[(np.arange(a, b) - c) * v for a, b, c, v in zip(lo, hi, centre, vox)], indexing="ij")
+    rho = np.sqrt(sum(g**2 for g in grids)) / radius
+    rho = rho + 0.15 * smooth_field(sub_shape, geometry.voxel_size_mm, max(0.6 * radius, 3.0), rng)
+    core_fraction = rng.uniform(*tissue.lesion_core_fraction)
+    in_brain = inside_dist[box] > 0
+    whole = (rho < 1.0) & in_brain
+    core = (rho < core_fraction) & in_brain
+    rim = whole & ~core
+    oedema = (rho >= 1.0) & (rho < 1.5) & in_brain
+    rim_ratio = rng.uniform(*tissue.lesion_rim_to_gm)
+    core_ratio = rng.uniform(*tissue.lesion_core_to_wm)
+    a = act[box]
+    a[oedema] *= tissue.oedema_factor
+    a[rim] = rim_ratio * gm_act
+    a[core] = core_ratio * wm_act
+    t = t1[box]
+    t[oedema] *= 0.9
+    t[rim] = 0.65 * t1_wm
+    t[core] = 0.35 * t1_wm
+    lab = lesion[box]
+    lab[rim] = 1
+    lab[core] = 2
+    return {
+        "centre_voxel": centre.tolist(),
+        "diameter_mm": round(float(diameter), 2),
+        "core_fraction": round(float(core_fraction), 3),
+        "rim_to_gm": round(float(rim_ratio), 3),
+        "core_to_wm": round(float(core_ratio), 3),
+        "voxels": int(whole.sum()),
+    }
+
+
+def make_subject(subject_id: str, geometry: Geometry, rng: np.random.Generator, tissue: TissueModel | None = None) -> Subject:
+    """Build one subject on `geometry` from the MNI152 templates, using only `rng` for randomness."""
+    tissue = tissue or TissueModel()
+    mni = load_mni_templates()
+    coords, warp_params = _warp_coordinates(geometry, tissue, rng, mni)
+
+    def warp(name: str) -> np.ndarray:
+        return ndimage.map_coordinates(mni[name], coords, order=1, mode="constant", cval=0.0, prefilter=False)
+
+    gm, wm = np.clip(warp("gm"), 0, 1), np.clip(warp("wm"), 0, 1)
+    total = np.maximum(gm + wm, 1.0)
+    gm, wm = gm / total, wm / total
+    brain = warp("brain") > 0.5
+    t1_template = warp("t1")
+    del coords
+    gm *= brain
+    wm *= brain
+    csf_in = np.clip(1.0 - gm - wm, 0.0, 1.0) * brain
+
+    vox = geometry.voxel_size_mm
+    shells = _shells(brain, vox, rng)
+    wm_act = rng.uniform(*tissue.wm_activity_bq_ml)
+    ratio = rng.uniform(*tissue.gm_to_wm)
+    gm_act = ratio * wm_act
+    gm_mod = 1.0 + tissue.gm_modulation_sd * smooth_field(geometry.shape, vox, tissue.modulation_correlation_mm, rng)
+    wm_mod = 1.0 + tissue.wm_modulation_sd * smooth_field(geometry.shape, vox, tissue.modulation_correlation_mm, rng)
+    act = gm * gm_act * gm_mod + wm * wm_act * wm_mod + csf_in * tissue.csf_to_wm * wm_act
+    act += shells["csf"] * (~brain) * tissue.csf_to_wm * wm_act
+    act += shells["skull"] * tissue.skull_to_wm * wm_act + shells["scalp"] * tissue.scalp_to_wm * wm_act
+    act = np.maximum(act, 0.0).astype(np.float32)
+
+    t1_wm = 1000.0 * float(np.median(t1_template[wm > 0.9])) if np.any(wm > 0.9) else 900.0
+    t1 = (1000.0 * t1_template).astype(np.float32)
+    t1[shells["csf"] & ~brain] = 0.12 * t1_wm
+    t1[shells["skull"]] = 0.15 * t1_wm
+    t1[shells["scalp"]] = 0.9 * t1_wm
+
+    lesion = np.zeros(geometry.shape, dtype=np.uint8)
+    inside_dist = ndimage.distance_transform_edt(brain, sampling=vox).astype(np.float32)
+    tissue_mask = brain & ((gm + wm) > 0.5)
+    lesions = [
+        _add_lesion(act, t1, lesion, tissue_mask, inside_dist, geometry, tissue, gm_act, wm_act, t1_wm, rng)
+        for _ in range(tissue.n_lesions)
+    ]
+
+    head = brain | shells["csf"] | shells["skull"] | shells["scalp"]
+    mu = np.where(head, tissue.mu_soft_tissue_per_cm, 0.0).astype(np.float32)
+    mu_bone = rng.uniform(*tissue.mu_bone_per_cm)
+    mu[shells["skull"]] = mu_bone
+
+    info = {
+        "warp": warp_params,
+        "wm_activity_bq_ml": round(float(wm_act), 1),
+        "gm_activity_bq_ml": round(float(gm_act), 1),
+        "gm_to_wm": round(float(ratio), 3),
+        "shell_thickness_mm": [round(float(t), 2) for t in shells["thickness_mm"]],
+        "mu_bone_per_cm": round(float(mu_bone), 4),
+        "lesions": lesions,
+    }
+    return Subject(
+        subject_id=subject_id,
+        activity=act,
+        t1=t1,
+        brain_mask=brain.astype(np.uint8),
+        lesion_mask=lesion,
+        mu_map=mu,
+        affine=grid_affine(geometry),
+        info=info,
+    )

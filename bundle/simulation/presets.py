@@ -1,0 +1,176 @@
+"""Simulation geometry presets and the validated simulation settings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from ..errors import ConfigValueError
+
+__all__ = ["Geometry", "PRESETS", "ReconstructionSettings", "SimulationConfig"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Image grid and sinogram sampling of one preset.
+
+    `counts_full_dose` is the calibrated expected number of prompts (trues + scatter + randoms) per subject
+    at full dose. It is an *effective* 2D count level: a 2D non-TOF acquisition needs more counts than a 3D
+    TOF scanner records to reach the same image noise (see docs/simulation.md).
+    """
+
+    name: str
+    shape: tuple[int, int, int]
+    voxel_size_mm: tuple[float, float, float]
+    n_views: int
+    counts_full_dose: float
+    axial_offset_mm: float = 6.0  # grid centre above the brain's bounding-box centre, so the vertex is inside
+
+
+PRESETS: dict[str, Geometry] = {
+    # 128 x 128 at 2 mm, 80 slices of 2 mm: covers the brain from the vertex down to the lower cerebellum.
+    "quick": Geometry("quick", (128, 128, 80), (2.0, 2.0, 2.0), n_views=168, counts_full_dose=2.4e10),
+    # the paper's 256 x 256 x 89 matrix: 300 mm field of view (1.17 mm pixels) and 2 mm slices.
+    "paper": Geometry("paper", (256, 256, 89), (300.0 / 256, 300.0 / 256, 2.0), n_views=252, counts_full_dose=5.6e10),
+    # a coarse grid for tests and smoke runs: 64 x 64 x 40 at 4 mm.
+    "tiny": Geometry("tiny", (64, 64, 40), (4.0, 4.0, 4.0), n_views=84, counts_full_dose=4.0e9),
+}
+
+
+@dataclass(frozen=True)
+class ReconstructionSettings:
+    """OSEM settings shared by every dose level."""
+
+    iterations: int = 2
+    subsets: int = 28
+    model_psf: bool = False  # resolution modelling inside OSEM ("standard OSEM" has none)
+    postfilter_fwhm_mm: float = 0.0  # in-plane and axial Gaussian post-filter; 0 = none
+
+
+def _positive_number(name: str, value: Any, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ConfigValueError(f"setting {name}: expected a number, got {value!r}")
+    if float(value) < 0 or (float(value) == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigValueError(f"setting {name}: must be {bound}, got {value!r}")
+    return float(value)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigValueError(f"setting {name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Every setting of a simulated dataset; validated on construction.
+
+    Attributes:
+        preset: 'quick' (128 x 128 x 80 at 2 mm), 'paper' (256 x 256 x 89) or 'tiny' (64 x 64 x 40, tests).
+        slices: simulate only this many axial slices through the brain centre (None: the preset's).
+        n_subjects: number of subjects.
+        drfs: dose-reduction factors of the low-dose images (each > 1); the first is the default input.
+        seed: seed of every random draw; subject k uses the stream (seed, k).
+        counts_full_dose: expected full-dose prompts per subject (None: the preset's calibrated value).
+        count_spread: subjects' count levels vary log-uniformly within x(1 -/+ spread) (injected dose, weight).
+        detector_fwhm_mm: in-plane resolution of the data model.
+        axial_fwhm_mm: axial resolution of the data model.
+        scatter_fraction: scatter / prompts.
+        randoms_fraction: randoms / prompts.
+        recon: OSEM settings.
+        device: 'auto', 'cpu' or 'cuda'.
+    """
+
+    preset: str = "quick"
+    slices: int | None = None
+    n_subjects: int = 9
+    drfs: tuple[float, ...] = (200.0,)
+    seed: int = 0
+    counts_full_dose: float | None = None
+    count_spread: float = 0.15
+    detector_fwhm_mm: float = 4.5
+    axial_fwhm_mm: float = 4.5
+    scatter_fraction: float = 0.35
+    randoms_fraction: float = 0.15
+    recon: ReconstructionSettings = field(default_factory=ReconstructionSettings)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ConfigValueError(f"setting preset: unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
+        _positive_int("n_subjects", self.n_subjects)
+        if self.slices is not None:
+            _positive_int("slices", self.slices)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigValueError(f"setting seed: expected a non-negative integer, got {self.seed!r}")
+        drfs = tuple(self.drfs) if isinstance(self.drfs, (list, tuple)) else (self.drfs,)
+        if not drfs:
+            raise ConfigValueError("setting drf: at least one dose-reduction factor is needed")
+        for drf in drfs:
+            value = _positive_number("drf", drf)
+            if value <= 1.0:
+                raise ConfigValueError(f"setting drf: dose-reduction factors must be > 1, got {drf!r}")
+        if len(set(drfs)) != len(drfs):
+            raise ConfigValueError(f"setting drf: repeated dose-reduction factors {list(drfs)}")
+        object.__setattr__(self, "drfs", tuple(float(d) for d in drfs))
+        if self.counts_full_dose is not None:
+            _positive_number("counts", self.counts_full_dose)
+        spread = _positive_number("count_spread", self.count_spread, allow_zero=True)
+        if spread >= 1:
+            raise ConfigValueError(f"setting count_spread: must be in [0, 1), got {spread}")
+        _positive_number("detector_fwhm_mm", self.detector_fwhm_mm, allow_zero=True)
+        _positive_number("axial_fwhm_mm", self.axial_fwhm_mm, allow_zero=True)
+        sf = _positive_number("scatter_fraction", self.scatter_fraction, allow_zero=True)
+        rf = _positive_number("randoms_fraction", self.randoms_fraction, allow_zero=True)
+        if sf + rf >= 1:
+            raise ConfigValueError(f"settings scatter_fraction + randoms_fraction: must be < 1, got {sf + rf}")
+        _positive_int("osem_iterations", self.recon.iterations)
+        _positive_int("osem_subsets", self.recon.subsets)
+        if self.geometry.n_views % self.recon.subsets:
+            raise ConfigValueError(
+                f"setting osem_subsets: {self.recon.subsets} does not divide the preset's {self.geometry.n_views} views"
+            )
+        _positive_number("postfilter_fwhm_mm", self.recon.postfilter_fwhm_mm, allow_zero=True)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigValueError(f"setting device: expected auto, cpu or cuda, got {self.device!r}")
+
+    @property
+    def geometry(self) -> Geometry:
+        """The preset's full grid (subjects are always built on it, then cropped to the slab if any)."""
+        return PRESETS[self.preset]
+
+    def slab(self) -> slice:
+        """Axial slices kept: all, or `slices` slices centred on the grid."""
+        nz = self.geometry.shape[2]
+        if self.slices is None or self.slices >= nz:
+            return slice(0, nz)
+        start = (nz - self.slices) // 2
+        return slice(start, start + self.slices)
+
+    @property
+    def full_dose_counts(self) -> float:
+        return float(self.counts_full_dose or self.geometry.counts_full_dose)
+
+    def with_updates(self, **changes: Any) -> "SimulationConfig":
+        """A copy with some settings changed (validated again)."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting, with the preset's geometry spelled out, for the manifest."""
+        out = asdict(self)
+        out["geometry"] = asdict(self.geometry)
+        out["counts_full_dose"] = self.full_dose_counts
+        return out
+
+    def data_settings(self) -> dict[str, Any]:
+        """The settings that determine the images of a subject (everything but the subject count and device)."""
+        out = self.as_dict()
+        for key in ("n_subjects", "device"):
+            out.pop(key)
+        return out
+
+    @staticmethod
+    def field_names() -> list[str]:
+        return [f.name for f in fields(SimulationConfig)]

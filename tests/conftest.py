@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny simulated datasets, built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """Four subjects of the 'tiny' preset, 16 slices each (shared, read-only for tests)."""
+    from bundle.simulation import SimulationConfig, simulate_dataset
+
+    out = tmp_path_factory.mktemp("tiny_dataset")
+    simulate_dataset(out, SimulationConfig(preset="tiny", slices=16, n_subjects=4, seed=3, device="cpu"), progress=False)
+    return out
