@@ -8,7 +8,8 @@ import os
 import sys
 from typing import Any, Callable, TypeVar
 
-__all__ = ["BundleInputError", "ConfigValueError", "InputDataError", "OutputExistsError", "cli_errors", "DEBUG_ENV"]
+__all__ = ["BundleInputError", "ConfigValueError", "InputDataError", "OutputExistsError", "cli_errors", "root_cause", "one_line", "DEBUG_ENV",
+           "install_error_reporting", "user_error_message"]
 
 DEBUG_ENV = "ULDPET_DEBUG"
 """Set this environment variable to 1 to get full tracebacks instead of one-line errors."""
@@ -38,6 +39,20 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """The most informative exception in a chain: the first BundleInputError, else the innermost cause.
+
+    MONAI wraps transform failures in RuntimeError('applying transform ...'); the cause says what was wrong.
+    """
+    chain = [exc]
+    while chain[-1].__cause__ is not None and chain[-1].__cause__ not in chain:
+        chain.append(chain[-1].__cause__)
+    for item in chain:
+        if isinstance(item, BundleInputError):
+            return item
+    return chain[-1]
+
+
 def _is_user_error(exc: BaseException) -> bool:
     """Errors caused by input, configuration or the environment, reported without a traceback."""
     if isinstance(exc, (BundleInputError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
@@ -46,6 +61,51 @@ def _is_user_error(exc: BaseException) -> bool:
         return True  # e.g. ENOSPC (disk full), EROFS
     cause = exc.__cause__ or exc.__context__
     return cause is not None and cause is not exc and _is_user_error(cause)
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The one-line message for an error caused by input, settings or the environment; None for bugs."""
+    if not _is_user_error(exc):
+        return None
+    return f"error: {one_line(root_cause(exc))}"
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+class _QuietUserErrors(logging.Filter):
+    """Drop the traceback from log records about user errors (the message itself is kept)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and not _debug() and _is_user_error(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def install_error_reporting() -> None:
+    """Make uncaught user errors end with one line (`python -m monai.bundle run ...` included).
+
+    Installs a sys.excepthook that prints `error: <Type>: <message>` for errors caused by bad input
+    (bugs keep their full traceback), and a filter that keeps MONAI's handlers from logging the same
+    tracebacks. Set ULDPET_DEBUG=1 to see every traceback.
+    """
+    if getattr(sys.excepthook, "_uldpet", False):
+        return
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):  # type: ignore[no-untyped-def]
+        message = None if _debug() else user_error_message(exc)
+        if message is None:
+            previous(exc_type, exc, tb)
+        else:
+            print(message, file=sys.stderr)
+
+    hook._uldpet = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+    quiet = _QuietUserErrors()
+    for name in ("StatsHandler", "ignite.engine.engine.SupervisedTrainer", "ignite.engine.engine.SupervisedEvaluator", ""):
+        logging.getLogger(name).addFilter(quiet)
 
 
 def cli_errors(func: F) -> F:
@@ -59,12 +119,9 @@ def cli_errors(func: F) -> F:
             print("error: interrupted", file=sys.stderr)
             raise SystemExit(130) from None
         except Exception as exc:  # noqa: BLE001 - the point is to report any failure on one line
-            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            if _debug():
                 raise
-            root = exc
-            while isinstance(root, BundleInputError) is False and root.__cause__ is not None:
-                root = root.__cause__
-            shown = root if _is_user_error(exc) else exc
+            shown = root_cause(exc)
             logging.getLogger(__name__).debug("failure", exc_info=exc)
             print(f"error: {one_line(shown)}", file=sys.stderr)
             raise SystemExit(2 if _is_user_error(exc) else 1) from None

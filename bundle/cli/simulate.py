@@ -21,7 +21,7 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--osem-iterations", default="2")
     p.add_argument("--osem-subsets", default="28")
     p.add_argument("--postfilter-fwhm-mm", default="0", help="Gaussian post-filter FWHM in mm (default 0: none)")
-    p.add_argument("--psf", action="store_true", help="model the resolution inside OSEM")
+    p.add_argument("--no-psf", action="store_true", help="do not model the resolution inside OSEM (plain OSEM)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--overwrite", action="store_true", help="re-simulate subjects that are already complete")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -48,7 +48,7 @@ def config_from_args(args) -> SimulationConfig:
     recon = ReconstructionSettings(
         iterations=_number("osem_iterations", args.osem_iterations, int),
         subsets=_number("osem_subsets", args.osem_subsets, int),
-        model_psf=bool(args.psf),
+        model_psf=not args.no_psf,
         postfilter_fwhm_mm=_number("postfilter_fwhm_mm", args.postfilter_fwhm_mm),
     )
     return SimulationConfig(

@@ -1,0 +1,85 @@
+"""The datalist format shared by simulated and user data (MONAI decathlon style).
+
+    {
+      "training": [
+        {"subject": "sub-001",            # unique id (default: the low-dose file name)
+         "image": "sub-001/low.nii.gz",   # low-dose PET (required)
+         "label": "sub-001/full.nii.gz",  # full-dose PET (required for training and evaluation)
+         "mask":  "sub-001/brain.nii.gz", # optional brain mask (else estimated from image support)
+         "t1":    "sub-001/t1.nii.gz"}    # optional T1 (for extra input channels or AC-Net)
+      ]
+    }
+
+Relative paths are resolved against the datalist's folder. A path may be a NIfTI file or a DICOM series folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputDataError
+from ..io import read_json
+
+__all__ = ["DATALIST_KEYS", "OPTIONAL_KEYS", "load_datalist", "default_datalist", "subject_name"]
+
+DATALIST_KEYS = ("image", "label")
+OPTIONAL_KEYS = ("mask", "t1", "lesion", "truth")
+
+
+def subject_name(path: str) -> str:
+    """A subject id from a file or folder name: strip .nii/.nii.gz."""
+    name = Path(path).name
+    for suffix in (".nii.gz", ".nii", ".dcm"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def load_datalist(path: str | Path, section: str = "training", required: tuple[str, ...] = DATALIST_KEYS) -> list[dict[str, Any]]:
+    """Read and validate a datalist section; returns items with absolute paths and a `subject` id.
+
+    Raises:
+        InputDataError: missing file or section, an item without a required key, a duplicate subject,
+            or a listed file that does not exist.
+    """
+    datalist_path = Path(path)
+    content = read_json(datalist_path, "datalist")
+    if not isinstance(content, dict) or section not in content:
+        raise InputDataError(f"datalist {datalist_path}: no '{section}' section")
+    items = content[section]
+    if not isinstance(items, list) or not items:
+        raise InputDataError(f"datalist {datalist_path}: section '{section}' is empty or not a list")
+    base = datalist_path.parent
+    out: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            raise InputDataError(f"datalist {datalist_path}: item {i} of '{section}' is not an object")
+        missing = [k for k in required if not raw.get(k)]
+        if missing:
+            raise InputDataError(f"datalist {datalist_path}: item {i} of '{section}' is missing key(s) {missing}")
+        item: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in DATALIST_KEYS + OPTIONAL_KEYS and value:
+                resolved = Path(value) if Path(value).is_absolute() else base / value
+                if not resolved.exists():
+                    raise InputDataError(f"datalist {datalist_path}: item {i} '{key}' file {resolved} does not exist")
+                item[key] = str(resolved)
+            elif key not in DATALIST_KEYS + OPTIONAL_KEYS:
+                item[key] = value
+        item["subject"] = str(raw.get("subject") or subject_name(item["image"]))
+        if item["subject"] in seen:
+            raise InputDataError(
+                f"datalist {datalist_path}: subject '{item['subject']}' appears twice (items {seen[item['subject']]} and {i})"
+            )
+        seen[item["subject"]] = i
+        out.append(item)
+    return out
+
+
+def default_datalist(dataset_dir: str | Path, preset: str = "quick", n_subjects: int = 9, seed: int = 0) -> str:
+    """The datalist of the simulated default dataset, simulating it first when it is missing."""
+    from ..simulation import ensure_dataset
+
+    return ensure_dataset(dataset_dir, preset=preset, n_subjects=n_subjects, seed=seed)

@@ -1,0 +1,140 @@
+"""Batch inference over studies with per-study fault isolation, progress and a final summary."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from monai.data import MetaTensor
+
+from ..errors import one_line, root_cause
+from ..io import ensure_writable_dir
+from ..writers import AtomicNibabelWriter
+
+__all__ = ["BatchInference", "StudyResult", "write_nifti_like"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class StudyResult:
+    name: str
+    status: str  # "ok", "failed" or "skipped"
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def write_nifti_like(image: MetaTensor, path: str | Path, overwrite: bool = False) -> Path:
+    """Write a (1, X, Y, Z) MetaTensor as NIfTI with its affine, atomically."""
+    writer = AtomicNibabelWriter(output_dtype=torch.float32)
+    writer.overwrite = overwrite
+    writer.set_data_array(image, channel_dim=0)
+    writer.set_metadata(meta_dict=image.meta, resample=False)
+    writer.write(str(path), verbose=False)
+    return Path(path)
+
+
+class BatchInference:
+    """Denoise every study; a failing study is reported by name and skipped, the others complete.
+
+    Args:
+        studies: items from `find_studies` ({"image", "name", "format"}).
+        preprocessing: transforms producing the network input `image` (1 + E, X, Y, Z) with invertible history.
+        inferer: whole-volume inferer (e.g. StreamingSliceInferer).
+        postprocessing: transforms mapping `pred` back to the input's space and units (Invertd).
+        network: the model (torch module, TorchScript module or ONNX Runtime wrapper).
+        output_dir: where `<name>_denoised.nii.gz` (and DICOM series) are written.
+        dicom_writer: callable(study, pred MetaTensor, output_dir, overwrite) for DICOM inputs, or None.
+        overwrite: replace existing outputs; otherwise a study whose output exists is skipped.
+        on_study: optional callable(StudyResult) after every study (progress reporting, load measurements).
+    """
+
+    def __init__(
+        self,
+        studies: Sequence[dict[str, Any]],
+        preprocessing: Callable,
+        inferer: Callable,
+        postprocessing: Callable,
+        network: Callable,
+        output_dir: str | Path,
+        device: torch.device | str = "cpu",
+        dicom_writer: Callable | None = None,
+        overwrite: bool = False,
+        progress: bool = True,
+        on_study: Callable[[StudyResult], None] | None = None,
+    ) -> None:
+        self.studies = list(studies)
+        self.preprocessing = preprocessing
+        self.inferer = inferer
+        self.postprocessing = postprocessing
+        self.network = network
+        self.output_dir = Path(output_dir)
+        self.device = torch.device(device)
+        self.dicom_writer = dicom_writer
+        self.overwrite = overwrite
+        self.progress = progress
+        self.on_study = on_study
+        self.results: list[StudyResult] = []
+
+    def output_path(self, study: dict[str, Any]) -> Path:
+        return self.output_dir / f"{study['name']}_denoised.nii.gz"
+
+    def denoise(self, study: dict[str, Any]) -> list[str]:
+        """Denoise one study and write its outputs; raises on any problem."""
+        data = self.preprocessing({"image": study["image"], "name": study["name"]})
+        image = data["image"]
+        with torch.no_grad():
+            pred = self.inferer(image[None].to(self.device), self.network)[0].cpu()
+        data["pred"] = MetaTensor(pred, meta=dict(image.meta))
+        data = self.postprocessing(data)
+        result = data["pred"]
+        if not bool(torch.isfinite(torch.as_tensor(result)).all()):
+            raise ValueError(f"{study['image']}: the prediction contains NaN or Inf")
+        outputs = [str(write_nifti_like(result, self.output_path(study), overwrite=self.overwrite))]
+        if study.get("format") == "dicom" and self.dicom_writer is not None:
+            outputs.append(str(self.dicom_writer(study, result, self.output_dir, self.overwrite)))
+        return outputs
+
+    def run(self) -> list[StudyResult]:
+        """Process every study, print a summary, and exit non-zero when any study failed."""
+        from tqdm.auto import tqdm
+
+        ensure_writable_dir(self.output_dir, "setting output_dir")
+        if hasattr(self.network, "eval"):
+            self.network.eval()
+        self.results = []
+        for study in tqdm(self.studies, desc="denoising", unit="study", disable=not self.progress):
+            start = time.perf_counter()
+            if self.output_path(study).exists() and not self.overwrite:
+                self.results.append(StudyResult(study["name"], "skipped", 0.0, [], "output exists (set overwrite to redo)"))
+                continue
+            try:
+                outputs = self.denoise(study)
+                self.results.append(StudyResult(study["name"], "ok", time.perf_counter() - start, outputs))
+            except Exception as exc:  # noqa: BLE001 - one bad study must not stop the batch
+                message = one_line(root_cause(exc))
+                logger.debug("study %s failed", study["name"], exc_info=exc)
+                self.results.append(StudyResult(study["name"], "failed", time.perf_counter() - start, [], message))
+            gc.collect()
+            if self.on_study is not None:
+                self.on_study(self.results[-1])
+        self._summary()
+        failed = [r for r in self.results if r.status == "failed"]
+        if failed:
+            raise SystemExit(1)
+        return self.results
+
+    def _summary(self) -> None:
+        ok = [r for r in self.results if r.status == "ok"]
+        lines = [f"inference: {len(ok)} denoised, {sum(r.status == 'skipped' for r in self.results)} skipped, "
+                 f"{sum(r.status == 'failed' for r in self.results)} failed, output in {self.output_dir}"]
+        for r in self.results:
+            detail = ", ".join(r.outputs) if r.status == "ok" else r.message
+            lines.append(f"  {r.status:7s} {r.name} ({r.seconds:.1f} s): {detail}")
+        print("\n".join(lines), flush=True)

@@ -1,0 +1,70 @@
+"""Find the studies to denoise in an input folder: NIfTI files and DICOM series folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputDataError
+
+__all__ = ["find_studies", "is_dicom_file", "study_name"]
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def is_dicom_file(path: Path) -> bool:
+    """A file with the DICOM preamble magic ('DICM' at byte 128) or a .dcm suffix."""
+    if path.suffix.lower() == ".dcm":
+        return True
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _is_dicom_folder(folder: Path) -> bool:
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    return bool(files) and any(is_dicom_file(p) for p in files[:20])
+
+
+def study_name(path: str | Path) -> str:
+    """Output name of a study: the file name without .nii/.nii.gz, or the DICOM folder's name."""
+    name = Path(path).name
+    for suffix in NIFTI_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def find_studies(input_path: str | Path | None) -> list[dict[str, Any]]:
+    """Studies under `input_path`: a NIfTI file, a DICOM series folder, or a folder of these (one level deep).
+
+    Returns items {"image": path, "name": output name, "format": "nifti" | "dicom"}, sorted by name.
+    """
+    if input_path is None or str(input_path) == "":
+        raise InputDataError("setting input_dir: no input folder given (use --input_dir IN)")
+    root = Path(input_path)
+    if not root.exists():
+        raise InputDataError(f"setting input_dir: {root} does not exist")
+    if root.is_file():
+        fmt = "dicom" if is_dicom_file(root) else "nifti"
+        return [{"image": str(root), "name": study_name(root), "format": fmt}]
+    if _is_dicom_folder(root):
+        return [{"image": str(root), "name": study_name(root), "format": "dicom"}]
+    studies = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and entry.name.lower().endswith(NIFTI_SUFFIXES):
+            studies.append({"image": str(entry), "name": study_name(entry), "format": "nifti"})
+        elif entry.is_dir() and _is_dicom_folder(entry):
+            studies.append({"image": str(entry), "name": study_name(entry), "format": "dicom"})
+    if not studies:
+        raise InputDataError(f"setting input_dir: {root} holds no NIfTI file and no DICOM series folder")
+    names = [s["name"] for s in studies]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputDataError(f"setting input_dir: several studies would be written as {duplicates} (e.g. x.nii and x.nii.gz)")
+    return studies

@@ -1,0 +1,1 @@
+"""Ignite glue for the bundle's workflows: masked metrics, resumable atomic checkpoints, RNG state, MLflow."""

@@ -1,0 +1,166 @@
+"""Evaluation reports: per-subject and per-slice NRMSE/PSNR/SSIM for the low-dose input and the prediction,
+CSV files, PNG panels, and a printed table. Used by `configs/evaluate.json` as an Ignite handler."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+
+from .errors import InputDataError, OutputExistsError
+from .io import atomic_path, ensure_writable_dir, write_text
+from .metrics import check_mask, image_metrics, slice_metrics
+
+__all__ = ["EvaluationReport", "save_panel", "write_csv", "format_table", "check_prediction_geometry", "lesion_slice"]
+
+logger = logging.getLogger(__name__)
+
+
+def _np(x: Any) -> np.ndarray:
+    return np.asarray(torch.as_tensor(x).detach().float().cpu()) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path, overwrite: bool = True) -> Path:
+    """Write dict rows to CSV atomically (columns in first-seen order)."""
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return write_text(buf.getvalue(), path, overwrite=overwrite)
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A markdown table of `columns` (floats with 4 significant digits)."""
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def lesion_slice(mask: np.ndarray, lesion: np.ndarray | None = None) -> int:
+    """The axial slice through the lesion's largest cross-section, else the slice with the most mask."""
+    source = lesion if lesion is not None and np.any(lesion > 0) else mask
+    return int(np.argmax((source > 0).reshape(-1, source.shape[-1]).sum(0)))
+
+
+def save_panel(images: Mapping[str, np.ndarray], reference: np.ndarray, z: int, path: str | Path, title: str = "",
+               overwrite: bool = True) -> Path:
+    """PNG panel of one axial slice: the given images on a common scale, then |image - reference| maps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(images)
+    vmax = float(np.percentile(reference[..., z], 99.9)) or 1.0
+    errors = [n for n in names if images[n] is not reference]
+    fig, axes = plt.subplots(2, len(names), figsize=(3.2 * len(names), 6.6), squeeze=False)
+    for i, name in enumerate(names):
+        axes[0, i].imshow(np.rot90(images[name][..., z]), cmap="gray_r", vmin=0, vmax=vmax)
+        axes[0, i].set_title(name, fontsize=9)
+        if name in errors:
+            axes[1, i].imshow(np.rot90(np.abs(images[name][..., z] - reference[..., z])), cmap="magma", vmin=0, vmax=0.5 * vmax)
+            axes[1, i].set_title(f"|{name} - reference|", fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def check_prediction_geometry(pred: Any, reference: Any, name: str = "prediction") -> None:
+    """Refuse a prediction whose shape or affine differs from the reference."""
+    if tuple(pred.shape) != tuple(reference.shape):
+        raise InputDataError(f"{name}: shape {tuple(pred.shape)} differs from the reference's {tuple(reference.shape)}")
+    a, b = getattr(pred, "affine", None), getattr(reference, "affine", None)
+    if a is not None and b is not None and not np.allclose(_np(a), _np(b), atol=1e-3):
+        raise InputDataError(f"{name}: affine differs from the reference's")
+
+
+class EvaluationReport:
+    """Ignite handler for an evaluator whose output holds `pred` and whose batch holds the low-dose `input`
+    (single channel), `label` and `mask` in the original space and units after inversion.
+
+    Writes `<output_dir>/metrics_per_subject.csv`, `metrics_per_slice.csv` and `panels/<subject>.png`.
+    """
+
+    def __init__(self, output_dir: str | Path, input_key: str = "input", lesion_key: str = "lesion",
+                 subject_key: str = "subject", baselines: Mapping[str, Any] | None = None, overwrite: bool = False) -> None:
+        self.output_dir = Path(output_dir)
+        self.baselines = dict(baselines or {})
+        self.input_key, self.lesion_key, self.subject_key = input_key, lesion_key, subject_key
+        self.overwrite = overwrite
+        self.subject_rows: list[dict[str, Any]] = []
+        self.slice_rows: list[dict[str, Any]] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._on_iteration)
+
+    def _reset(self, engine: Engine) -> None:
+        ensure_writable_dir(self.output_dir, "evaluation output folder")
+        existing = self.output_dir / "metrics_per_subject.csv"
+        if existing.exists() and not self.overwrite:
+            raise OutputExistsError(f"{existing}: evaluation results already exist; set overwrite to replace them")
+        self.subject_rows, self.slice_rows = [], []
+
+    def _on_iteration(self, engine: Engine) -> None:
+        outputs = engine.state.output if isinstance(engine.state.output, list) else [engine.state.output]
+        batches = engine.state.batch if isinstance(engine.state.batch, list) else [engine.state.batch]
+        for out, batch in zip(outputs, batches):
+            # post-processing (Invertd) writes keys present in the output back to the output, others to the batch
+            def get(key: str) -> Any:
+                return out[key] if key in out else batch.get(key)
+
+            image = get(self.input_key)
+            voxel = tuple(float(v) for v in np.asarray(getattr(image, "pixdim", (1.0, 1.0, 1.0)))[:3])
+            lesion = get(self.lesion_key)
+            self.add(str(batch.get(self.subject_key, f"case{len(self.subject_rows)}")), _np(out["pred"])[0],
+                     _np(get("label"))[0], _np(image)[0], _np(get("mask"))[0] > 0.5,
+                     None if lesion is None else _np(lesion)[0], voxel)
+
+    def add(self, subject: str, pred: np.ndarray, label: np.ndarray, low_dose: np.ndarray, mask: np.ndarray,
+            lesion: np.ndarray | None = None, voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> dict[str, Any]:
+        """Score one subject (original units): the low-dose input, each baseline and the network."""
+        check_mask(mask, f"mask of {subject}")
+        check_prediction_geometry(pred, label, f"prediction of {subject}")
+        row: dict[str, Any] = {"subject": subject}
+        images = {"low_dose": low_dose}
+        images.update({name: baseline(low_dose, voxel_size_mm) for name, baseline in self.baselines.items()})
+        images["network"] = pred
+        for method, image in images.items():
+            for k, v in image_metrics(image, label, mask).items():
+                row[f"{method}_{k}"] = v
+            for s in slice_metrics(image, label, mask):
+                self.slice_rows.append({"subject": subject, "method": method, **s})
+        self.subject_rows.append(row)
+        z = lesion_slice(mask, lesion)
+        save_panel({**{k.replace("_", " "): v for k, v in images.items()}, "full dose": label}, label, z,
+                   self.output_dir / "panels" / f"{subject}.png", title=f"{subject}, axial slice {z}", overwrite=True)
+        return row
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Write the CSV files and print the per-subject table; returns the per-subject rows."""
+        if not self.subject_rows:
+            raise InputDataError("evaluation: no subjects were evaluated")
+        write_csv(self.subject_rows, self.output_dir / "metrics_per_subject.csv", overwrite=True)
+        write_csv(self.slice_rows, self.output_dir / "metrics_per_slice.csv", overwrite=True)
+        methods = ["low_dose", *self.baselines, "network"]
+        cols = ["subject"] + [f"{m}_{k}" for k in ("nrmse", "psnr", "ssim") for m in methods]
+        print(format_table(self.subject_rows, cols), flush=True)
+        return self.subject_rows

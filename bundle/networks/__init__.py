@@ -1,0 +1,6 @@
+"""Networks: the paper's 2.5D residual U-Net and the AC-Net baseline."""
+
+from .acnet import AutoContextNet
+from .residual_unet import ResidualUNet2p5D, init_truncated_normal
+
+__all__ = ["AutoContextNet", "ResidualUNet2p5D", "init_truncated_normal"]

@@ -1,0 +1,91 @@
+"""Classical baselines over the leave-one-out folds: tuned on each fold's training subjects, applied to its
+test subject, predictions saved as NIfTI and every fold logged to MLflow."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import nibabel as nib
+import numpy as np
+
+from ..baselines import available_methods
+from ..baselines.fold_baselines import SLOW_METHOD_SLICES
+from ..baselines.tuning import load_cases, score_grid, select_parameters
+from ..data import load_datalist
+from ..errors import ConfigValueError
+from ..io import read_json, save_nifti, write_json
+
+__all__ = ["run_classical_baselines"]
+
+logger = logging.getLogger(__name__)
+
+
+def run_classical_baselines(
+    datalist_file: str | Path,
+    out_dir: str | Path,
+    methods: Sequence[str] = ("gaussian", "nlm", "bm3d"),
+    tracking_uri: str | None = None,
+    experiment_name: str = "baselines",
+) -> dict[str, dict[str, str]]:
+    """Predictions of each baseline for every subject, each tuned without that subject.
+
+    Returns: {method: {subject: prediction path}}. Existing predictions are reused (the run resumes).
+    """
+    available = available_methods()
+    missing = [m for m in methods if m not in available]
+    if missing:
+        raise ConfigValueError(f"setting baselines: {missing} not available (bm3d needs the optional extra)")
+    items = load_datalist(datalist_file)
+    cases = load_cases(items)
+    out = Path(out_dir)
+    client, experiment_id = _mlflow(tracking_uri, experiment_name)
+    predictions: dict[str, dict[str, str]] = {}
+    for name in methods:
+        method = available[name]()
+        grid = method.default_grid
+        predictions[name] = {}
+        todo = [k for k, c in enumerate(cases) if not (out / name / f"{c.subject}_{name}.json").is_file()]
+        scores = None
+        if todo:
+            started = time.perf_counter()
+            scores = score_grid(method, grid, cases, slices_per_case=None if name == "gaussian" else SLOW_METHOD_SLICES)
+            logger.info("%s: scored %d settings on %d subjects in %.0f s", name, len(grid), len(cases), time.perf_counter() - started)
+        for k, case in enumerate(cases):
+            pred_path = out / name / f"{case.subject}_{name}.nii.gz"
+            record_path = out / name / f"{case.subject}_{name}.json"
+            if k in todo:
+                params = select_parameters(scores, grid, [j for j in range(len(cases)) if j != k])
+                started = time.perf_counter()
+                pred = method(case.low, case.voxel_size_mm, **params)
+                seconds = time.perf_counter() - started
+                affine = nib.as_closest_canonical(nib.load(items[k]["image"])).affine
+                save_nifti(pred.astype(np.float32), affine, pred_path, overwrite=True, units="Bq/mL")
+                record = {"method": name, "fold": k, "test_subject": case.subject, "params": params,
+                          "tuned_on": [c.subject for j, c in enumerate(cases) if j != k], "seconds": seconds}
+                write_json(record, record_path, overwrite=True)
+                if client is not None:
+                    run = client.create_run(experiment_id, run_name=f"{name}-fold{k}-{case.subject}")
+                    for key, value in {**params, "method": name, "fold": k, "test_subject": case.subject}.items():
+                        client.log_param(run.info.run_id, key, value)
+                    client.log_metric(run.info.run_id, "seconds", seconds)
+                    client.set_terminated(run.info.run_id, "FINISHED")
+            predictions[name][case.subject] = str(pred_path)
+    return predictions
+
+
+def _mlflow(tracking_uri: str | None, experiment_name: str) -> tuple[Any, str | None]:
+    if tracking_uri is None:
+        return None, None
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment_name)
+    return client, exp.experiment_id if exp else client.create_experiment(experiment_name)
+
+
+def tuned_parameters(out_dir: str | Path, method: str) -> dict[str, dict[str, Any]]:
+    """The parameters chosen for each test subject (from the saved records)."""
+    return {p.stem.rsplit("_", 1)[0]: read_json(p, "baseline record")["params"] for p in sorted((Path(out_dir) / method).glob("*.json"))}

@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""Entry point of bundle.cli.simulation_report. See `python scripts/simulation_report.py --help`."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bundle.cli.simulation_report import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Helpers shared by the tests: tiny training overrides and running bundle commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_overrides(dataset: Path, output_dir: Path, **extra: Any) -> dict[str, Any]:
+    """Config overrides that train a 4-wide network for one short epoch on a tiny dataset."""
+    out = {
+        "bundle_root": str(REPO_ROOT),
+        "dataset_dir": str(dataset),
+        "datalist_file": str(dataset / "datalist.json"),
+        "output_dir": str(output_dir),
+        "base_features": 4,
+        "num_epochs": 1,
+        "slices_per_volume": 8,
+        "slices_per_draw": 4,
+        "volumes_per_batch": 2,
+        "progress": False,
+        "precision": "fp32",
+    }
+    out.update(extra)
+    return out
+
+
+def cli_args(overrides: dict[str, Any]) -> list[str]:
+    """`--key value` pairs for `python -m monai.bundle run` (values as Python literals)."""
+    args = []
+    for key, value in overrides.items():
+        args += [f"--{key}", repr(value) if not isinstance(value, str) else value]
+    return args
+
+
+def run_bundle(run_id: str, config_files: list[str], overrides: dict[str, Any], cwd: Path = REPO_ROOT,
+               timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m monai.bundle run <run_id> --config_file ...` in a subprocess."""
+    files = config_files[0] if len(config_files) == 1 else repr(config_files)
+    cmd = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", files, *cli_args(overrides)]
+    full_env = dict(os.environ, PYTHONPATH=str(cwd), **(env or {}))
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def last_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+    return lines[-1] if lines else ""
