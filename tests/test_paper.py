@@ -125,6 +125,10 @@ def test_report_generator_runs_end_to_end_on_a_tiny_study(tiny_dataset, tmp_path
     figures = {p.name for p in (tmp_path / "results").glob("*.png")}
     assert {"fig4_boxplots.png", "fig5_per_subject.png", "fig678_slice_A_images.png", "fig678_slice_A_zoom.png",
             "fig678_slice_A_errors.png", "fig9_skip_connection_curves.png", "ablation_depth.png"} <= figures
+    # the variant equal to the proposed config appears in every study but is trained once, in a shared folder
+    folders = {p.name for p in (tmp_path / "runs" / "ablations").iterdir()}
+    assert "proposed" in folders and not any(f.endswith(("r_c_both", "3_slices", "np_3_nc_2", "l1")) for f in folders)
+    assert len(folders) == 1 + 3 + 1 + 1 + 1
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert set(results["scores"]["proposed"]) == {"sub-001", "sub-002", "sub-003", "sub-004"}
     assert np.isfinite(results["scores"]["proposed"]["sub-001"]["psnr"])

@@ -80,14 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for ax, (key, title) in zip(axes, names):
         ax.imshow(np.rot90(vols[key][..., z]), cmap="gray_r", vmin=0, vmax=vmax)
         if key.startswith("pet_drf"):
-            title += f"\nNRMSE {image_metrics(vols[key], vols['pet_full'], vols['brain_mask'] > 0)['nrmse']:.3f}"
+            title += f" (NRMSE {image_metrics(vols[key], vols['pet_full'], vols['brain_mask'] > 0)['nrmse']:.3f})"
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.text(0.01, 0.01, f"regenerate: {command.strip()}", fontsize=6, color="0.4")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.figure, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+        fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
     plt.close(fig)
 
     s = manifest["settings"]

@@ -111,14 +111,28 @@ class PaperReproduction:
                 if self.protocol.num_epochs is not None:
                     overrides["num_epochs"] = self.protocol.num_epochs
                 overrides.update(changes)
-                cv = self._cv(self.config_files, self.runs_dir / "ablations" / variant_slug(study, variant),
-                              f"paper-ablation-{study}", overrides=overrides)
+                folder = self._ablation_dir(study, variant)
+                cv = self._cv(self.config_files, folder, f"paper-ablation-{study}", overrides=overrides)
                 folds = self.protocol.folds
                 cv.run(folds, summary=False)
                 n = len(cv.subjects()) if folds is None else None
                 ran = list(range(n)) if folds is None else list(folds)
                 results[study][variant] = [read_json(cv.fold_result_path(f), "fold result") for f in ran]
         return results
+
+    def _ablation_dir(self, study: str, variant: str) -> Path:
+        """A variant's run folder; the variant equal to the proposed config (one per study) is run once and shared."""
+        changes = (self.variants or ABLATIONS)[study][variant]
+        return self.runs_dir / "ablations" / ("proposed" if self._is_default(changes) else variant_slug(study, variant))
+
+    def _is_default(self, changes: dict[str, Any]) -> bool:
+        """True when `changes` leaves the profile's config (with the study-wide overrides) unchanged."""
+        from monai.bundle import ConfigParser
+
+        parser = ConfigParser()
+        parser.read_config(list(self.config_files))
+        parser.update(dict(self.overrides))
+        return all(parser.get(key) == value for key, value in changes.items())
 
     # -- scoring ---------------------------------------------------------------------------------------
     def _datalist(self) -> str:
@@ -351,7 +365,7 @@ class PaperReproduction:
                 for variant, results in variants.items():
                     per_epoch: dict[int, list[float]] = {}
                     for r in results:
-                        hist = self.runs_dir / "ablations" / variant_slug(study, variant) / f"fold{r['fold']}" / "checkpoints" / "history.csv"
+                        hist = self._ablation_dir(study, variant) / f"fold{r['fold']}" / "checkpoints" / "history.csv"
                         if hist.is_file():
                             for row in _read_csv(hist):
                                 key = "val_mae" if "val_mae" in row else "val_nrmse"

@@ -1,0 +1,64 @@
+"""Ship a cross-validated model: copy one fold's selected checkpoint to `models/`, record where it came from,
+and write the cross-validation results into `configs/metadata.json` (`eval_metrics`)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .crossval import summarise
+from .errors import InputDataError
+from .io import atomic_path, file_sha256, read_json, write_json
+
+__all__ = ["cv_eval_metrics", "ship_fold_checkpoint"]
+
+METHODS = ("low_dose", "gaussian", "network")
+METRICS = ("nrmse", "psnr", "ssim")
+
+
+def cv_eval_metrics(loocv_dir: str | Path) -> dict[str, Any]:
+    """Mean and sd over the leave-one-out test subjects, read from every fold's `result.json`."""
+    folder = Path(loocv_dir)
+    results = sorted(folder.glob("fold*/result.json"), key=lambda p: int(p.parent.name[4:]))
+    if not results:
+        raise InputDataError(f"--loocv-dir {folder}: no finished folds (fold*/result.json)")
+    rows = [read_json(p, "fold result")["metrics"] for p in results]
+    stats = summarise(rows)
+    out: dict[str, Any] = {"protocol": f"leave-one-out cross-validation, {len(rows)} folds, test subject of each fold, "
+                                       "whole volume inside the brain mask"}
+    for method in METHODS:
+        for metric in METRICS:
+            key = f"{method}_{metric}"
+            if key in stats:
+                out[f"mean_{key}"] = round(stats[key]["mean"], 4)
+                out[f"sd_{key}"] = round(stats[key]["sd"], 4)
+    return out
+
+
+def ship_fold_checkpoint(loocv_dir: str | Path, fold: int, models_dir: str | Path = "models",
+                         meta_file: str | Path = "configs/metadata.json", command: str = "",
+                         overwrite: bool = False) -> dict[str, Any]:
+    """Copy fold `fold`'s model-selected weights to `models/model.pt` and update the metadata; returns the record."""
+    folder = Path(loocv_dir)
+    result = read_json(folder / f"fold{fold}" / "result.json", f"fold {fold} result")
+    source = folder / f"fold{fold}" / "checkpoints" / "best.pt"
+    if not source.is_file():
+        raise InputDataError(f"--fold {fold}: {source} not found (the fold has no selected checkpoint)")
+    config = read_json(folder / f"fold{fold}" / "config.json", f"fold {fold} config")
+    target = Path(models_dir) / "model.pt"
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        shutil.copyfile(source, tmp)
+    metrics = cv_eval_metrics(folder)
+    record = {
+        "weights": str(target), "sha256": file_sha256(target), "source": str(source), "fold": fold,
+        "test_subject": result["test_subject"], "validation_subjects": result.get("validation_subjects"),
+        "training_subjects": result.get("training_subjects"), "fold_test_metrics": result["metrics"],
+        "profile": config.get("profile"), "dataset": {k: config.get(k) for k in ("dataset_dir", "simulation", "datalist_file")}, "command": command,
+        "cross_validation": metrics,
+    }
+    write_json(record, Path(models_dir) / "model_provenance.json", overwrite=True)
+    meta = read_json(meta_file, "metadata file")
+    meta["eval_metrics"] = metrics
+    write_json(meta, meta_file, overwrite=True)
+    return record
