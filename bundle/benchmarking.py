@@ -21,7 +21,8 @@ import torch
 
 __all__ = [
     "median_seconds", "matmul_gflops", "conv_flops_per_slice", "machine_description", "benchmark_volume",
-    "build_network", "inference_runner", "peak_rss_mb", "run_task_in_subprocess", "table_ii_timings",
+    "build_network", "inference_runner", "PATH_TOLERANCE", "peak_rss_mb", "run_task_in_subprocess", "table_ii_timings",
+    "device_volume_timings",
 ]
 
 
@@ -101,12 +102,17 @@ def build_network(config_files: Sequence[str], overrides: dict[str, Any] | None 
     return net, int(parser.get_parsed_content("num_slices")), extra
 
 
+# max |path - fp32 eager| / output range, per inference path (tests/test_inference_paths.py)
+PATH_TOLERANCE = {"fp32": 0.0, "channels_last": 1e-5, "torchscript": 1e-5, "onnx": 1e-5, "bf16": 3e-2,
+                  "bf16_channels_last": 3e-2}
+
+
 def inference_runner(path: str, net: torch.nn.Module, num_slices: int, in_channels: int, workdir: Path,
                      batch_slices: int = 16) -> Callable[[torch.Tensor], torch.Tensor]:
     """A callable denoising a (1, 1 + E, X, Y, Z) volume along one inference path.
 
-    Paths: fp32 (eager), channels_last, bf16 (autocast), bf16_channels_last, torchscript, onnx, int8 (x86
-    post-training quantisation of the convolutions).
+    Paths: fp32 (eager), channels_last, bf16 (autocast), bf16_channels_last, torchscript, onnx. Each matches fp32
+    eager within PATH_TOLERANCE (max |difference| relative to the output's range).
     """
     from .inferers import StreamingSliceInferer
 
@@ -130,8 +136,6 @@ def inference_runner(path: str, net: torch.nn.Module, num_slices: int, in_channe
         target.unlink(missing_ok=True)
         export_onnx(net, target, in_channels)
         model = OnnxModel(target, threads=torch.get_num_threads())
-    elif path == "int8":
-        model = quantize_int8(net, in_channels)
     inferer = StreamingSliceInferer(num_slices=num_slices, batch_slices=batch_slices, precision=precision,
                                     channels_last=channels_last)
 
@@ -140,20 +144,6 @@ def inference_runner(path: str, net: torch.nn.Module, num_slices: int, in_channe
             return inferer(volume, model)
 
     return run
-
-
-def quantize_int8(net: torch.nn.Module, in_channels: int, size: int = 128) -> torch.nn.Module:
-    """Post-training static int8 quantisation (PT2E, X86 inductor quantizer) calibrated on random slices."""
-    from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e
-    from torch.ao.quantization.quantizer.x86_inductor_quantizer import X86InductorQuantizer, get_default_x86_inductor_quantization_config
-
-    example = (torch.rand(4, in_channels, size, size),)
-    exported = torch.export.export(net.eval(), example).module()
-    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
-    prepared = prepare_pt2e(exported, quantizer)
-    for _ in range(4):
-        prepared(torch.rand(4, in_channels, size, size))
-    return convert_pt2e(prepared)
 
 
 def peak_rss_mb() -> float:
@@ -293,3 +283,38 @@ if __name__ == "__main__":
     output = TASKS[task](json.loads(raw))
     output["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(output))
+
+
+def device_volume_timings(net: torch.nn.Module, volume: np.ndarray, num_slices: int, device: torch.device | str,
+                          precisions: Sequence[str] = ("fp32", "bf16", "fp16"), repeat: int = 10) -> list[dict[str, Any]]:
+    """Whole-volume inference on `device` with every slice in one batch: ms per slice with the volume already on
+    the device, and the volume's time including the host-to-device and device-to-host transfers."""
+    from .inferers import StreamingSliceInferer
+
+    device = torch.device(device)
+    net = net.eval().to(device)
+    host = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None, None]
+    on_device = host.to(device)
+    depth = volume.shape[-1]
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    rows = []
+    for precision in precisions:
+        if precision == "fp16" and device.type != "cuda":
+            continue  # no fp16 autocast worth timing on CPU
+        inferer = StreamingSliceInferer(num_slices, batch_slices=depth, precision=precision)
+
+        def network_only() -> None:
+            inferer(on_device, net)
+            sync()
+
+        def with_transfers() -> None:
+            inferer(host.to(device), net).cpu()
+            sync()
+
+        rows.append({"precision": precision, "ms/slice": 1000 * median_seconds(network_only, repeat, 2) / depth,
+                     "ms/volume incl. transfers": 1000 * median_seconds(with_transfers, repeat, 2)})
+    return rows

@@ -24,6 +24,7 @@ from helpers import REPO_ROOT, tiny_overrides
 TRAIN = str(REPO_ROOT / "configs" / "train.json")
 EVALUATE = str(REPO_ROOT / "configs" / "evaluate.json")
 ACNET = str(REPO_ROOT / "configs" / "variants" / "acnet.json")
+ACNET_PET_ONLY = str(REPO_ROOT / "configs" / "variants" / "acnet_pet_only.json")
 
 
 def test_every_baseline_runs_through_the_evaluation_path_and_improves_the_input(tiny_dataset, tmp_path):
@@ -88,12 +89,14 @@ def test_every_ablation_override_builds_and_trains_one_step(study, variant):
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
 
-def test_acnet_variant_trains_one_step_with_deep_supervision():
+@pytest.mark.parametrize("variant_files, channels", [([ACNET], 2), ([ACNET, ACNET_PET_ONLY], 1)], ids=["pet+t1", "pet-only"])
+def test_acnet_variant_trains_one_step_with_deep_supervision(variant_files, channels):
     parser = ConfigParser()
-    parser.read_config([TRAIN, ACNET])
+    parser.read_config([TRAIN, *variant_files])
     parser.update({"network_def#features": 8, "precision": "fp32", "channels_last": False})
     net, loss_fn = parser.get_parsed_content("network"), parser.get_parsed_content("loss")
-    x = torch.rand(2, 2, 40, 40)
+    assert net.in_channels == channels
+    x = torch.rand(2, channels, 40, 40)
     outputs = net.train()(x)
     assert isinstance(outputs, list) and len(outputs) == 3
     loss_fn(outputs, torch.rand(2, 1, 40, 40)).backward()
