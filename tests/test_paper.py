@@ -122,6 +122,7 @@ def test_report_generator_runs_end_to_end_on_a_tiny_study(tiny_dataset, tmp_path
                     "input slices", "depth", "loss", "Residual + concatenate skips beat either alone", "L1 versus L2",
                     "np = 3, nc = 2 is at or near the best"):
         assert heading in text, heading
+    assert "proposed beats AC-Net on mean PSNR, NRMSE and SSIM" in text and "PSNR " in text
     assert "input slices: not evaluated" in text  # 5 and 7 slices were not run in this tiny study
     for method in ("Gaussian", "NLM", "AC-Net", "proposed"):
         assert f"| {method} |" in text
