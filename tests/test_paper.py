@@ -16,6 +16,7 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 from bundle.baselines import available_methods
 from bundle.baselines.tuning import load_cases, score_grid, select_parameters
 from bundle.data import load_datalist
+from bundle.errors import ConfigValueError
 from bundle.paper.baselines_run import run_classical_baselines
 from bundle.paper.reproduce import PaperReproduction
 from bundle.paper.studies import ABLATIONS, Protocol
@@ -113,7 +114,7 @@ def test_report_generator_runs_end_to_end_on_a_tiny_study(tiny_dataset, tmp_path
                   "input_slices": {k: ABLATIONS["input_slices"][k] for k in ("1 slice", "3 slices")},
                   "depth": {k: ABLATIONS["depth"][k] for k in ("np=2, nc=1", "np=3, nc=2")},
                   "loss": {k: ABLATIONS["loss"][k] for k in ("L1", "L2")}},
-        timing=False, command="pytest tiny report", evaluate_file=EVALUATE,
+        timing=False, command="pytest tiny report", evaluate_file=EVALUATE, folds=(0, 2),
     )
     report = study.run()
     text = report.read_text()
@@ -134,5 +135,20 @@ def test_report_generator_runs_end_to_end_on_a_tiny_study(tiny_dataset, tmp_path
     assert "proposed" in folders and not any(f.endswith(("r_c_both", "3_slices", "np_3_nc_2", "l1")) for f in folders)
     assert len(folders) == 1 + 3 + 1 + 1 + 1
     results = json.loads((tmp_path / "results" / "results.json").read_text())
-    assert set(results["scores"]["proposed"]) == {"sub-001", "sub-002", "sub-003", "sub-004"}
+    # a reduced comparison (folds 0 and 2) scores exactly those folds' test subjects, for every method, and says so
+    assert "Reduced comparison" in text
+    for method in ("low dose", "Gaussian", "NLM", "AC-Net", "proposed"):
+        assert set(results["scores"][method]) == {"sub-001", "sub-003"}, method
+    assert sorted(p.name for p in (tmp_path / "runs" / "baselines" / "nlm").glob("*.nii.gz")) == [
+        "sub-001_nlm.nii.gz", "sub-003_nlm.nii.gz"]
     assert np.isfinite(results["scores"]["proposed"]["sub-001"]["psnr"])
+
+
+def test_reproduction_refuses_folds_out_of_range(tiny_dataset, tmp_path):
+    overrides = tiny_overrides(tiny_dataset, tmp_path)
+    overrides.pop("output_dir")
+    study = PaperReproduction(runs_dir=tmp_path / "runs", out_dir=tmp_path / "results", config_files=[TRAIN],
+                              overrides=overrides, baselines=["gaussian"], acnet_files=(), timing=False, folds=(0, 9))
+    with pytest.raises(ConfigValueError, match="setting folds: \\[9\\] out of range"):
+        study.run()
+    assert not list((tmp_path / "runs").glob("loocv/fold*"))  # refused before any fold ran

@@ -33,6 +33,8 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--override", action="append", default=[], help="config override key=value for every run")
     p.add_argument("--acnet-override", action="append", default=[], help="extra override for AC-Net runs")
+    p.add_argument("--folds", nargs="*", type=int, default=None,
+                   help="leave-one-out folds of the comparison (default all 9; fewer is a documented reduced run)")
     p.add_argument("--ablation-folds", nargs="*", type=int, default=None)
     p.add_argument("--ablation-epochs", type=int, default=None)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -74,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loocv_dir=Path(args.loocv_dir) if args.loocv_dir else None,
         timing=not args.no_timing,
         command=f"python scripts/reproduce_paper.py {argv_text}".strip(),
+        folds=args.folds,
     )
     print(f"report written: {study.run()}")
     return 0

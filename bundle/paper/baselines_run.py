@@ -29,8 +29,9 @@ def run_classical_baselines(
     methods: Sequence[str] = ("gaussian", "nlm", "bm3d"),
     tracking_uri: str | None = None,
     experiment_name: str = "baselines",
+    test_subjects: Sequence[str] | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Predictions of each baseline for every subject, each tuned without that subject.
+    """Predictions of each baseline for every subject (or only `test_subjects`), each tuned without that subject.
 
     Returns: {method: {subject: prediction path}}. Existing predictions are reused (the run resumes).
     """
@@ -47,13 +48,15 @@ def run_classical_baselines(
         method = available[name]()
         grid = method.default_grid
         predictions[name] = {}
-        todo = [k for k, c in enumerate(cases) if not (out / name / f"{c.subject}_{name}.json").is_file()]
+        tested = [k for k, c in enumerate(cases) if test_subjects is None or c.subject in test_subjects]
+        todo = [k for k in tested if not (out / name / f"{cases[k].subject}_{name}.json").is_file()]
         scores = None
         if todo:
             started = time.perf_counter()
             scores = score_grid(method, grid, cases, slices_per_case=None if name == "gaussian" else SLOW_METHOD_SLICES)
             logger.info("%s: scored %d settings on %d subjects in %.0f s", name, len(grid), len(cases), time.perf_counter() - started)
-        for k, case in enumerate(cases):
+        for k in tested:
+            case = cases[k]
             pred_path = out / name / f"{case.subject}_{name}.nii.gz"
             record_path = out / name / f"{case.subject}_{name}.json"
             if k in todo:

@@ -20,6 +20,7 @@ from ..baselines.tuning import Case, load_cases
 from ..crossval import CrossValidation
 from ..data import load_datalist
 from ..evaluation import format_table, lesion_slice
+from ..errors import ConfigValueError
 from ..io import ensure_writable_dir, read_json, write_json, write_text
 from ..metrics import image_metrics, masked_nrmse, masked_psnr, masked_ssim
 from . import figures
@@ -54,6 +55,7 @@ class PaperReproduction:
         protocol: how the ablations run ('cpu-reduced' or 'full').
         studies: which ablation studies to run.
         command: the command line that produced the report (written into it).
+        folds: leave-one-out folds of the comparison (default all); fewer folds is a documented reduced run.
     """
 
     runs_dir: Path
@@ -71,6 +73,7 @@ class PaperReproduction:
     timing: bool = True
     command: str = ""
     evaluate_file: str = "configs/evaluate.json"
+    folds: Sequence[int] | None = None
 
     def __post_init__(self) -> None:
         self.runs_dir = ensure_writable_dir(self.runs_dir, "runs folder")
@@ -89,7 +92,7 @@ class PaperReproduction:
 
     def run_main(self) -> CrossValidation:
         cv = self._cv(self.config_files, self.loocv_dir, "paper-proposed", baselines=["gaussian"])
-        cv.run()
+        cv.run(self.folds)
         return cv
 
     def run_acnet(self) -> CrossValidation | None:
@@ -97,7 +100,7 @@ class PaperReproduction:
             return None
         cv = self._cv([*self.config_files, *self.acnet_files], self.runs_dir / "acnet", "paper-acnet",
                       overrides=self.acnet_overrides)
-        cv.run()
+        cv.run(self.folds)
         return cv
 
     def run_ablations(self) -> dict[str, dict[str, list[dict]]]:
@@ -166,15 +169,19 @@ class PaperReproduction:
     # -- report ----------------------------------------------------------------------------------------
     def run(self) -> Path:
         started = time.perf_counter()
+        datalist = self._datalist()
+        items = load_datalist(datalist)
+        bad = [k for k in (self.folds or []) if not 0 <= k < len(items)]
+        if bad:
+            raise ConfigValueError(f"setting folds: {bad} out of range for {len(items)} subjects (0..{len(items) - 1})")
         main_cv = self.run_main()
         acnet_cv = self.run_acnet()
-        datalist = self._datalist()
+        test_subjects = None if self.folds is None else [items[k]["subject"] for k in self.folds]
         baseline_preds = run_classical_baselines(datalist, self.runs_dir / "baselines", self.baselines,
-                                                 self.tracking_uri, "paper-baselines")
+                                                 self.tracking_uri, "paper-baselines", test_subjects=test_subjects)
         ablations = self.run_ablations()
         timings = self._timings(datalist) if self.timing else {}
-        items = load_datalist(datalist)
-        cases = load_cases(items)
+        cases = [c for c in load_cases(items) if test_subjects is None or c.subject in test_subjects]
         predictions: dict[str, dict[str, str]] = {name.upper() if name != "gaussian" else "Gaussian": p
                                                   for name, p in baseline_preds.items()}
         if acnet_cv is not None:
@@ -219,6 +226,9 @@ class PaperReproduction:
         if "bm3d" in self.baselines:
             lines.append("- BM3D uses the `bm3d` package, which is free for non-commercial use only; it is an optional "
                          "extra and the rest of the bundle works without it.")
+        if self.folds is not None:
+            lines.append(f"- **Reduced comparison:** only the leave-one-out folds {list(self.folds)} (test subjects "
+                         f"{subjects}) were run, not all 9; every number below is over these test subjects only.")
         lines += ["", "## Comparison with other methods (Section III.A)", ""]
         rows = []
         for m in methods:
