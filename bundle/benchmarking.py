@@ -207,7 +207,10 @@ def _task_classical(args: dict[str, Any]) -> dict[str, Any]:
 
 def _task_matmul(args: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(args.get("threads", torch.get_num_threads()))
-    return {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
+    native_bf16 = default_inference_path().startswith("bf16")  # emulated bf16 is ~1 GFLOP/s: a smaller product will do
+    bf16_n = 2048 if native_bf16 else 512
+    return {"fp32_gflops": matmul_gflops(torch.float32), "fp32_n": 2048,
+            "bf16_gflops": matmul_gflops(torch.bfloat16, n=bf16_n, repeat=5 if native_bf16 else 3), "bf16_n": bf16_n}
 
 
 def current_rss_mb() -> float:
@@ -255,6 +258,13 @@ def _task_load(args: dict[str, Any]) -> dict[str, Any]:
 TASKS = {"inference": _task_inference, "classical": _task_classical, "matmul": _task_matmul, "load": _task_load}
 
 
+def default_inference_path() -> str:
+    """The path inference.json runs on this CPU: precision auto (bf16 only with native bf16) + channels-last."""
+    from .inferers import resolve_precision
+
+    return "bf16_channels_last" if resolve_precision("auto", "cpu") is not None else "channels_last"
+
+
 def table_ii_timings(config_files: Sequence[str], overrides: dict[str, Any], acnet_files: Sequence[str] | None,
                      acnet_overrides: dict[str, Any], baselines: Sequence[str], workdir: Path) -> dict[str, Any]:
     """The report's Table II: ms per 256 x 256 slice for every method, measured side by side."""
@@ -265,24 +275,18 @@ def table_ii_timings(config_files: Sequence[str], overrides: dict[str, Any], acn
         params = {"nlm": {"h": 0.12, "patch_size": 5, "patch_distance": 6}}.get(name, {})
         out, _ = run_task_in_subprocess("classical", {"method": name, "slices": slices, "params": params})
         result[{"gaussian": "Gaussian", "nlm": "NLM", "bm3d": "BM3D"}[name]] = out["ms_per_slice"]
+    default = default_inference_path()
     if acnet_files:
         out, _ = run_task_in_subprocess("inference", {"config_files": list(acnet_files), "overrides": dict(acnet_overrides),
-                                                      "path": "bf16_channels_last", "slices": 16, "repeat": 2,
+                                                      "path": default, "slices": 16, "repeat": 2,
                                                       "workdir": str(workdir)})
-        result["AC-Net (bf16)"] = out["ms_per_slice"]
-    for path in ("fp32", "bf16_channels_last"):
+        result[f"AC-Net ({default})"] = out["ms_per_slice"]
+    for path in dict.fromkeys(("fp32", default)):
         out, _ = run_task_in_subprocess("inference", {"config_files": list(config_files), "overrides": clean, "path": path,
                                                       "workdir": str(workdir)})
         result[f"proposed ({path})"] = out["ms_per_slice"]
     return {"cpu_ms_per_slice": result, "machine": machine_description(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available in this environment"}
-
-
-if __name__ == "__main__":
-    task, raw = sys.argv[1], sys.argv[2]
-    output = TASKS[task](json.loads(raw))
-    output["peak_rss_mb"] = peak_rss_mb()
-    print(json.dumps(output))
 
 
 def device_volume_timings(net: torch.nn.Module, volume: np.ndarray, num_slices: int, device: torch.device | str,
@@ -318,3 +322,10 @@ def device_volume_timings(net: torch.nn.Module, volume: np.ndarray, num_slices: 
         rows.append({"precision": precision, "ms/slice": 1000 * median_seconds(network_only, repeat, 2) / depth,
                      "ms/volume incl. transfers": 1000 * median_seconds(with_transfers, repeat, 2)})
     return rows
+
+
+if __name__ == "__main__":
+    task, raw = sys.argv[1], sys.argv[2]
+    output = TASKS[task](json.loads(raw))
+    output["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(output))

@@ -17,7 +17,7 @@ from ..errors import cli_errors
 from .common import OneLineArgumentParser, setup_logging
 
 PATHS = ("fp32", "channels_last", "bf16", "bf16_channels_last", "torchscript", "onnx")
-DEFAULT_PATH = "bf16_channels_last"  # what inference.json runs on this CPU (precision auto + channels_last)
+EMULATED_SLICES = 4  # slices timed for bf16 paths on a CPU without native bf16 (about 1 s per slice there)
 
 
 def build_parser() -> OneLineArgumentParser:
@@ -123,9 +123,12 @@ def _targets(rows: list[dict], baseline_rows: list[dict], memory_rows: list[dict
     """The issue's CPU targets, each with its measured value and whether it is met."""
     by_path = {r["path"].split(" ")[0]: r for r in rows if "ms/slice" in r}
     out = []
-    fp32 = by_path.get("fp32", {}).get("% of matmul")
-    out.append({"target": "fp32 inference >= 60 % of the fp32 matmul rate",
-                "measured": f"{fp32:.0f} %" if fp32 is not None else "-", "verdict": _verdict(None if fp32 is None else fp32 >= 60)})
+    fp32_paths = {p: r["% of matmul"] for p, r in by_path.items() if not p.startswith("bf16")}
+    fastest = max(fp32_paths, key=fp32_paths.get) if fp32_paths else None
+    eager = f"; eager {fp32_paths['fp32']:.0f} %" if "fp32" in fp32_paths and fastest != "fp32" else ""
+    out.append({"target": "an fp32 inference path >= 60 % of the fp32 matmul rate",
+                "measured": f"{fastest}: {fp32_paths[fastest]:.0f} %{eager}" if fastest else "-",
+                "verdict": _verdict(None if fastest is None else fp32_paths[fastest] >= 60)})
     reduced = [(p, r["speed-up vs fp32 eager"]) for p, r in by_path.items() if p.startswith("bf16")]
     best = max(reduced, key=lambda t: t[1]) if reduced else None
     out.append({"target": "a reduced-precision path >= 1.5 x faster than fp32 eager",
@@ -154,11 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     import torch
 
-    from ..benchmarking import (benchmark_volume, build_network, conv_flops_per_slice, machine_description,
+    from ..benchmarking import (benchmark_volume, build_network, conv_flops_per_slice, default_inference_path,
+                                machine_description,
                                 run_task_in_subprocess)
     from ..io import write_text
 
     started = time.perf_counter()
+    default = default_inference_path()
     command = "python scripts/benchmark.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     shipped = ["configs/inference.json"]
     paper = ["configs/train.json", "configs/profiles/paper.json"]
@@ -175,23 +180,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = []
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    emulated_bf16 = not default.startswith("bf16")  # no native bf16: time those paths on a few slices only
     for path in PATHS:
+        short = emulated_bf16 and path.startswith("bf16")
+        task = {"config_files": shipped, "path": path, "repeat": 1 if short else repeat, "workdir": str(workdir),
+                "data_root": args.data_root, **({"slices": EMULATED_SLICES} if short else {})}
         try:
-            out, peak = run_task_in_subprocess("inference", {"config_files": shipped, "path": path, "repeat": repeat,
-                                                              "workdir": str(workdir), "data_root": args.data_root})
+            out, peak = run_task_in_subprocess("inference", task)
         except RuntimeError as exc:
             rows.append({"path": path, "note": str(exc)[:120]})
             continue
         rate = flops / (out["ms_per_slice"] / 1000) / 1e9
         ref = mm["bf16_gflops"] if path.startswith("bf16") else mm["fp32_gflops"]
-        rows.append({"path": path + (" (default)" if path == DEFAULT_PATH else ""), "ms/slice": out["ms_per_slice"],
-                     "s/volume": out["seconds_per_volume"], "GFLOP/s": rate,
-                     "% of matmul": 100 * rate / ref, "peak RSS MB": peak})
+        rows.append({"path": path + (" (default)" if path == default else ""), "ms/slice": out["ms_per_slice"],
+                     **({} if short else {"s/volume": out["seconds_per_volume"]}), "GFLOP/s": rate,
+                     "% of matmul": 100 * rate / ref, "peak RSS MB": peak,
+                     "note": f"emulated bf16, timed on {EMULATED_SLICES} slices" if short else ""})
     base = next(r for r in rows if r["path"] == "fp32")["ms/slice"]
     for r in rows:
         if "ms/slice" in r:
             r["speed-up vs fp32 eager"] = base / r["ms/slice"]
-    default_ms = next(r["ms/slice"] for r in rows if r["path"].startswith(DEFAULT_PATH))
+    default_ms = next(r["ms/slice"] for r in rows if r["path"].startswith(default))
 
     baseline_rows = []
     if "baselines" not in args.skip:
@@ -204,10 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             except RuntimeError as exc:
                 baseline_rows.append({"method": name, "note": str(exc)[:120]})
         for variant, overrides in (("AC-Net (fp32)", "fp32"), ("AC-Net (bf16, channels-last)", "bf16_channels_last")):
+            slices = EMULATED_SLICES if emulated_bf16 and overrides.startswith("bf16") else 16
             out, peak = run_task_in_subprocess("inference", {"config_files": ["configs/train.json", "configs/variants/acnet.json"],
-                                                              "path": overrides, "slices": 16, "repeat": 1,
+                                                              "path": overrides, "slices": slices, "repeat": 1,
                                                               "workdir": str(workdir), "data_root": args.data_root})
-            baseline_rows.append({"method": variant, "ms/slice": out["ms_per_slice"], "peak RSS MB": peak})
+            baseline_rows.append({"method": variant, "ms/slice": out["ms_per_slice"], "peak RSS MB": peak,
+                                  "note": f"emulated bf16, {slices} slices" if slices == EMULATED_SLICES else ""})
         for r in baseline_rows:
             if "ms/slice" in r:
                 r["default network path is x faster"] = r["ms/slice"] / default_ms
@@ -215,12 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory_rows, scaling_rows = [], []
     if "memory" not in args.skip:
         for slices in (89, 400):
-            out, peak = run_task_in_subprocess("inference", {"config_files": shipped, "path": DEFAULT_PATH, "slices": slices,
+            out, peak = run_task_in_subprocess("inference", {"config_files": shipped, "path": default, "slices": slices,
                                                               "repeat": 1, "workdir": str(workdir), "data_root": args.data_root})
             memory_rows.append({"volume": f"256 x 256 x {slices}", "peak RSS MB": peak, "s/volume": out["seconds_per_volume"]})
     if "scaling" not in args.skip:
         for slices in (89, 178, 356):
-            out, _ = run_task_in_subprocess("inference", {"config_files": shipped, "path": DEFAULT_PATH, "slices": slices,
+            out, _ = run_task_in_subprocess("inference", {"config_files": shipped, "path": default, "slices": slices,
                                                            "repeat": repeat, "workdir": str(workdir), "data_root": args.data_root})
             scaling_rows.append({"slices": slices, "s/volume": out["seconds_per_volume"], "ms/slice": out["ms_per_slice"]})
         first = scaling_rows[0]["ms/slice"]
@@ -255,7 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Machine: {machine_description()}. Volume: one simulated `paper`-preset subject, {volume.shape[0]} x "
         f"{volume.shape[1]} x {depth}.",
         "",
-        f"Measured matrix-multiply rate (2048 x 2048): fp32 {mm['fp32_gflops']:.0f} GFLOP/s, bf16 {mm['bf16_gflops']:.0f} GFLOP/s.",
+        f"Default inference path on this CPU: `{default}` ("
+        + ("native bf16, so `precision: auto` runs bf16 autocast" if default.startswith("bf16") else
+           "no native bf16 (no AVX-512 BF16 or AMX), so `precision: auto` runs fp32; the bf16 rows are emulated bf16")
+        + ").",
+        "",
+        f"Measured matrix-multiply rate: fp32 {mm['fp32_gflops']:.0f} GFLOP/s ({mm['fp32_n']} x {mm['fp32_n']}), "
+        f"bf16 {mm['bf16_gflops']:.0f} GFLOP/s ({mm['bf16_n']} x {mm['bf16_n']}).",
         f"Network FLOPs per 256 x 256 slice (convolutions, 2 x MACs): shipped CPU model {flops / 1e9:.2f} GFLOP; "
         f"paper profile (base 32) {flops_paper / 1e9:.2f} GFLOP.",
         "",
@@ -279,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         text += ["## Scaling with volume length (default path)", "",
                  _table(scaling_rows, ["slices", "s/volume", "ms/slice", "ms/slice relative to 89"]), ""]
     if training_rows:
-        text += ["## Training throughput (network steps, bf16 autocast + channels-last)", "",
+        text += [f"## Training throughput (network steps, {'bf16 autocast' if default.startswith('bf16') else 'fp32'} "
+                 "+ channels-last, as `precision: auto` trains on this CPU)", "",
                  _table(training_rows, ["profile", "slices/s"]), ""]
     if simulator_rows:
         text += ["## Simulator throughput", "", _table(simulator_rows, ["preset", "subjects/min", "subjects timed"]), ""]
@@ -289,7 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                  _table(load_rows, ["studies done", "resident MB"]), ""]
     if precision:
         text += ["## Reduced precision on the cross-validation test subjects", "",
-                 "Every fold's model denoises its own test subject in fp32 and in bf16 (the default); PSNR against "
+                 "Every fold's model denoises its own test subject in fp32 and in bf16 ("
+                 + ("the default here" if default.startswith("bf16") else "the default on CPUs with native bf16; "
+                    "emulated here") + "); PSNR against "
                  "the full-dose reference inside the brain mask:", "", "```", json.dumps(precision, indent=2), "```", ""]
     if torch.cuda.is_available():
         from ..benchmarking import device_volume_timings

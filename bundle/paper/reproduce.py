@@ -362,6 +362,10 @@ class PaperReproduction:
 
     def _ablation_section(self, ablations, cap) -> list[str]:
         lines = ["## Ablations (Sections III.B-D)", "", self.protocol.description + ".", ""]
+        not_run = [s for s in ABLATIONS if s not in ablations]
+        if not_run:
+            lines += [f"Not run for this report: {', '.join(s.replace('_', ' ') for s in not_run)} (select studies with "
+                      "`--studies`; finished runs are reused, so adding a study later only trains its variants).", ""]
         for study, variants in ablations.items():
             rows = []
             for variant, results in variants.items():
