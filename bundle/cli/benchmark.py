@@ -158,12 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from ..benchmarking import (benchmark_volume, build_network, conv_flops_per_slice, default_inference_path,
-                                machine_description,
-                                run_task_in_subprocess)
+                                machine_description, run_task_in_subprocess)
     from ..io import write_text
 
     started = time.perf_counter()
     default = default_inference_path()
+    emulated_bf16 = not default.startswith("bf16")  # no native bf16: time those paths on a few slices only
     command = "python scripts/benchmark.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     shipped = ["configs/inference.json"]
     paper = ["configs/train.json", "configs/profiles/paper.json"]
@@ -180,7 +180,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = []
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    emulated_bf16 = not default.startswith("bf16")  # no native bf16: time those paths on a few slices only
     for path in PATHS:
         short = emulated_bf16 and path.startswith("bf16")
         task = {"config_files": shipped, "path": path, "repeat": 1 if short else repeat, "workdir": str(workdir),
@@ -267,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{volume.shape[1]} x {depth}.",
         "",
         f"Default inference path on this CPU: `{default}` ("
-        + ("native bf16, so `precision: auto` runs bf16 autocast" if default.startswith("bf16") else
+        + ("native bf16, so `precision: auto` runs bf16 autocast" if not emulated_bf16 else
            "no native bf16 (no AVX-512 BF16 or AMX), so `precision: auto` runs fp32; the bf16 rows are emulated bf16")
         + ").",
         "",
@@ -296,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text += ["## Scaling with volume length (default path)", "",
                  _table(scaling_rows, ["slices", "s/volume", "ms/slice", "ms/slice relative to 89"]), ""]
     if training_rows:
-        text += [f"## Training throughput (network steps, {'bf16 autocast' if default.startswith('bf16') else 'fp32'} "
+        text += [f"## Training throughput (network steps, {'fp32' if emulated_bf16 else 'bf16 autocast'} "
                  "+ channels-last, as `precision: auto` trains on this CPU)", "",
                  _table(training_rows, ["profile", "slices/s"]), ""]
     if simulator_rows:
@@ -308,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if precision:
         text += ["## Reduced precision on the cross-validation test subjects", "",
                  "Every fold's model denoises its own test subject in fp32 and in bf16 ("
-                 + ("the default here" if default.startswith("bf16") else "the default on CPUs with native bf16; "
+                 + ("the default here" if not emulated_bf16 else "the default on CPUs with native bf16; "
                     "emulated here") + "); PSNR against "
                  "the full-dose reference inside the brain mask:", "", "```", json.dumps(precision, indent=2), "```", ""]
     if torch.cuda.is_available():
