@@ -119,6 +119,7 @@ def test_report_generator_runs_end_to_end_on_a_tiny_study(tiny_dataset, tmp_path
     report = study.run()
     text = report.read_text()
     assert "pytest tiny report" in text
+    assert "gaussian tuned parameters per test subject: sub-001: {" in text
     for heading in ("Comparison with other methods", "Representative slices", "The paper's claims", "skip connections",
                     "input slices", "depth", "loss", "Residual + concatenate skips beat either alone", "L1 versus L2",
                     "np = 3, nc = 2 is at or near the best"):
@@ -152,3 +153,56 @@ def test_reproduction_refuses_folds_out_of_range(tiny_dataset, tmp_path):
     with pytest.raises(ConfigValueError, match="setting folds: \\[9\\] out of range"):
         study.run()
     assert not list((tmp_path / "runs").glob("loocv/fold*"))  # refused before any fold ran
+
+
+def _fake_study(means: dict[str, float]) -> dict[str, list[dict]]:
+    return {v: [{"fold": 0, "metrics": {"network_psnr": p, "low_dose_psnr": 20.0}}] for v, p in means.items()}
+
+
+def test_ablation_verdicts_below_the_seed_spread_are_marked_not_resolved(tmp_path):
+    study = PaperReproduction(runs_dir=tmp_path / "runs", out_dir=tmp_path / "results", config_files=[TRAIN],
+                              baselines=[], acnet_files=(), timing=False, command="pytest")
+    ablations = {
+        "repeatability": _fake_study({"seed 0": 28.0, "seed 1": 28.5, "seed 2": 28.2}),
+        "input_slices": _fake_study({"1 slice": 27.0, "3 slices": 28.0, "5 slices": 28.1, "7 slices": 28.0}),
+        "loss": _fake_study({"L1": 28.0, "L2": 27.8}),
+    }
+    lines = study._ablation_claims(ablations)
+    assert "spans 0.50 dB" in lines[0]
+    slices = next(x for x in lines if x.startswith("- 3 slices"))
+    loss = next(x for x in lines if x.startswith("- L1 versus L2"))
+    assert "**holds**" in slices and "not resolved" not in slices  # 1.0 dB margin > 0.5 dB spread
+    assert "**L1 better**" in loss and "*not resolved*: a deciding margin of 0.20 dB" in loss
+    # without a repeatability study there is no spread and no qualifier
+    del ablations["repeatability"]
+    assert not any("not resolved" in x for x in study._ablation_claims(ablations))
+
+
+def test_baseline_tuning_scores_persist_and_a_changed_grid_retunes(tiny_dataset, tmp_path, monkeypatch):
+    from bundle.baselines import GaussianFilter, tuning
+
+    out = tmp_path / "baselines"
+    run_classical_baselines(tiny_dataset / "datalist.json", out, ["gaussian"], test_subjects=["sub-001"])
+    cache = json.loads((out / "gaussian" / "tuning_scores.json").read_text())
+    assert len(cache) == len(GaussianFilter.default_grid) * 4  # every grid point on every subject
+    record = json.loads((out / "gaussian" / "sub-001_gaussian.json").read_text())
+    assert record["grid"] == GaussianFilter.default_grid and "at_grid_edge" in record
+
+    # a new process (empty memo) reuses the stored scores instead of filtering again
+    monkeypatch.setattr(tuning, "_SCORES", {})
+    calls = []
+    monkeypatch.setattr(GaussianFilter, "__call__", lambda self, *a, **k: calls.append(k) or a[0])
+    grid = [{"fwhm_mm": f, "axial_fwhm_mm": 0.0} for f in (2.0, 4.0, 6.0)]  # a subset: all scored already
+    monkeypatch.setattr(GaussianFilter, "default_grid", grid)
+    run_classical_baselines(tiny_dataset / "datalist.json", out, ["gaussian"], test_subjects=["sub-001"])
+    record = json.loads((out / "gaussian" / "sub-001_gaussian.json").read_text())
+    assert record["grid"] == grid  # the grid changed, so the prediction was tuned again ...
+    assert len(calls) == 1  # ... from cached scores: the only filtering is the test subject's prediction
+
+
+def test_grid_edge_keys_flags_a_choice_at_the_end_of_a_grid():
+    from bundle.baselines.tuning import grid_edge_keys
+
+    grid = [{"sigma": s, "patch": p} for s in (0.1, 0.2, 0.4) for p in (5, 7)]
+    assert grid_edge_keys({"sigma": 0.4, "patch": 7}, grid) == ["sigma"]  # patch has only two values
+    assert grid_edge_keys({"sigma": 0.2, "patch": 5}, grid) == []

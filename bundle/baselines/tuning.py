@@ -20,7 +20,7 @@ import numpy as np
 
 from ..metrics import masked_psnr
 
-__all__ = ["Case", "load_cases", "score_grid", "select_parameters", "TunedBaseline"]
+__all__ = ["Case", "load_cases", "score_grid", "select_parameters", "grid_edge_keys", "TunedBaseline"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +72,17 @@ def load_cases(items: Sequence[dict[str, Any]]) -> list[Case]:
 
 
 def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]], cases: Sequence[Case],
-               slices_per_case: int | None = None) -> np.ndarray:
+               slices_per_case: int | None = None, cache_file: str | Path | None = None) -> np.ndarray:
     """PSNR (inside the mask) of `method(params)` for each grid point (rows) and case (columns).
 
-    `slices_per_case` limits slow methods to that many evenly spaced brain slices per case.
+    `slices_per_case` limits slow methods to that many evenly spaced brain slices per case. `cache_file` (JSON)
+    keeps every score across runs, keyed by method, parameters, the files' identities and the slices, and is
+    rewritten atomically after each case, so an interrupted tuning resumes where it stopped.
     """
+    from ..io import read_json, write_json
+
+    cache_path = Path(cache_file) if cache_file else None
+    stored: dict[str, float] = read_json(cache_path, "tuning score cache") if cache_path and cache_path.is_file() else {}
     scores = np.zeros((len(grid), len(cases)))
     for j, case in enumerate(cases):
         slices = None
@@ -86,8 +92,9 @@ def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]]
         for i, params in enumerate(grid):
             memo = (getattr(method, "name", repr(method)), json.dumps(params, sort_keys=True), case.identity,
                     None if slices is None else tuple(int(z) for z in slices))
-            if case.identity and memo in _SCORES:
-                scores[i, j] = _SCORES[memo]
+            key = json.dumps(memo)
+            if case.identity and (memo in _SCORES or key in stored):
+                scores[i, j] = _SCORES[memo] = stored[key] = float(_SCORES.get(memo, stored.get(key)))
                 continue
             kwargs = dict(params, slices=slices) if slices is not None else dict(params)
             out = method(case.low, case.voxel_size_mm, **kwargs)
@@ -96,7 +103,9 @@ def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]]
             else:
                 scores[i, j] = masked_psnr(out[..., slices], case.full[..., slices], case.mask[..., slices])
             if case.identity:
-                _SCORES[memo] = float(scores[i, j])
+                _SCORES[memo] = stored[key] = float(scores[i, j])
+        if cache_path is not None and case.identity:
+            write_json(stored, cache_path, overwrite=True)
         logger.debug("scored %s on %s", getattr(method, "name", method), case.subject)
     return scores
 
@@ -106,7 +115,20 @@ def select_parameters(scores: np.ndarray, grid: Sequence[dict[str, Any]], train_
     if len(train_columns) == 0:
         raise ValueError("tuning needs at least one training subject")
     best = int(np.argmax(scores[:, list(train_columns)].mean(axis=1)))
+    edge = grid_edge_keys(grid[best], grid)
+    if edge:
+        logger.warning("tuning chose %s at the edge of the grid for %s: the optimum may lie outside it", grid[best], edge)
     return dict(grid[best])
+
+
+def grid_edge_keys(params: dict[str, Any], grid: Sequence[dict[str, Any]]) -> list[str]:
+    """The numeric parameters whose chosen value is the smallest or largest of three or more on the grid."""
+    keys = []
+    for key, value in params.items():
+        values = sorted({p[key] for p in grid if isinstance(p.get(key), (int, float))})
+        if len(values) >= 3 and value in (values[0], values[-1]):
+            keys.append(key)
+    return keys
 
 
 @dataclass

@@ -3,6 +3,7 @@ test subject, predictions saved as NIfTI and every fold logged to MLflow."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..baselines import available_methods
 from ..baselines.fold_baselines import SLOW_METHOD_SLICES
-from ..baselines.tuning import load_cases, score_grid, select_parameters
+from ..baselines.tuning import grid_edge_keys, load_cases, score_grid, select_parameters
 from ..data import load_datalist
 from ..errors import ConfigValueError
 from ..io import read_json, save_nifti, write_json
@@ -49,11 +50,12 @@ def run_classical_baselines(
         grid = method.default_grid
         predictions[name] = {}
         tested = [k for k, c in enumerate(cases) if test_subjects is None or c.subject in test_subjects]
-        todo = [k for k in tested if not (out / name / f"{cases[k].subject}_{name}.json").is_file()]
+        todo = [k for k in tested if not _reusable(out / name / f"{cases[k].subject}_{name}", grid)]
         scores = None
         if todo:
             started = time.perf_counter()
-            scores = score_grid(method, grid, cases, slices_per_case=None if name == "gaussian" else SLOW_METHOD_SLICES)
+            scores = score_grid(method, grid, cases, slices_per_case=None if name == "gaussian" else SLOW_METHOD_SLICES,
+                                cache_file=out / name / "tuning_scores.json")
             logger.info("%s: scored %d settings on %d subjects in %.0f s", name, len(grid), len(cases), time.perf_counter() - started)
         for k in tested:
             case = cases[k]
@@ -67,7 +69,8 @@ def run_classical_baselines(
                 affine = nib.as_closest_canonical(nib.load(items[k]["image"])).affine
                 save_nifti(pred.astype(np.float32), affine, pred_path, overwrite=True, units="Bq/mL")
                 record = {"method": name, "fold": k, "test_subject": case.subject, "params": params,
-                          "tuned_on": [c.subject for j, c in enumerate(cases) if j != k], "seconds": seconds}
+                          "tuned_on": [c.subject for j, c in enumerate(cases) if j != k], "seconds": seconds,
+                          "grid": grid, "at_grid_edge": grid_edge_keys(params, grid)}
                 write_json(record, record_path, overwrite=True)
                 if client is not None:
                     run = client.create_run(experiment_id, run_name=f"{name}-fold{k}-{case.subject}")
@@ -77,6 +80,17 @@ def run_classical_baselines(
                     client.set_terminated(run.info.run_id, "FINISHED")
             predictions[name][case.subject] = str(pred_path)
     return predictions
+
+
+def _reusable(stem: Path, grid: Sequence[dict[str, Any]]) -> bool:
+    """A saved prediction is reused only when it exists and was tuned over the current grid."""
+    record, image = stem.parent / f"{stem.name}.json", stem.parent / f"{stem.name}.nii.gz"
+    if not (record.is_file() and image.is_file()):
+        return False
+    if read_json(record, "baseline record").get("grid") != json.loads(json.dumps(grid)):
+        logger.info("%s was not tuned over the current grid: tuning again", record)
+        return False
+    return True
 
 
 def _mlflow(tracking_uri: str | None, experiment_name: str) -> tuple[Any, str | None]:
@@ -89,6 +103,7 @@ def _mlflow(tracking_uri: str | None, experiment_name: str) -> tuple[Any, str | 
     return client, exp.experiment_id if exp else client.create_experiment(experiment_name)
 
 
-def tuned_parameters(out_dir: str | Path, method: str) -> dict[str, dict[str, Any]]:
-    """The parameters chosen for each test subject (from the saved records)."""
-    return {p.stem.rsplit("_", 1)[0]: read_json(p, "baseline record")["params"] for p in sorted((Path(out_dir) / method).glob("*.json"))}
+def tuned_records(out_dir: str | Path, method: str) -> dict[str, dict[str, Any]]:
+    """The saved record (parameters, training subjects, grid) of each test subject."""
+    return {p.stem.rsplit("_", 1)[0]: read_json(p, "baseline record") for p in sorted((Path(out_dir) / method).glob("*.json"))
+            if p.name != "tuning_scores.json"}
