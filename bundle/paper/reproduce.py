@@ -53,7 +53,7 @@ class PaperReproduction:
         acnet_files: extra config file(s) turning the network into AC-Net; empty skips AC-Net.
         acnet_overrides: extra overrides for AC-Net runs (e.g. its epoch budget on CPU).
         protocol: how the ablations run ('cpu-reduced' or 'full').
-        studies: which ablation studies to run.
+        studies: which ablation studies to run (default: every study of `variants`).
         command: the command line that produced the report (written into it).
         folds: leave-one-out folds of the comparison (default all); fewer folds is a documented reduced run.
     """
@@ -66,7 +66,7 @@ class PaperReproduction:
     acnet_files: Sequence[str] = ("configs/variants/acnet.json",)
     acnet_overrides: dict[str, Any] = field(default_factory=dict)
     protocol: Protocol = PROTOCOLS["cpu-reduced"]
-    studies: Sequence[str] = tuple(ABLATIONS)
+    studies: Sequence[str] | None = None  # default: every study of `variants`
     variants: dict[str, dict[str, dict[str, Any]]] | None = None  # default: ABLATIONS
     loocv_dir: Path | None = None
     tracking_uri: str | None = None
@@ -107,7 +107,7 @@ class PaperReproduction:
         """Run every study's variants under the protocol; returns {study: {variant: [fold results]}}."""
         results: dict[str, dict[str, list[dict]]] = {}
         table = self.variants or ABLATIONS
-        for study in self.studies:
+        for study in self.studies if self.studies is not None else list(table):
             results[study] = {}
             for variant, changes in table[study].items():
                 overrides = dict(self.protocol.overrides)
@@ -353,10 +353,10 @@ class PaperReproduction:
                          f"{spread:.2f} dB mean PSNR ({', '.join(f'{k} {v:.2f}' for k, v in seeds.items())} dB); a verdict "
                          "decided by a smaller margin is marked *not resolved*.")
 
-        def resolved(*margins: float) -> str:
-            if spread is None or min(abs(x) for x in margins) >= spread:
+        def resolved(margin: float) -> str:
+            if spread is None or abs(margin) >= spread:
                 return ""
-            return f"; *not resolved*: a deciding margin of {min(abs(x) for x in margins):.2f} dB is below the seed spread"
+            return f"; *not resolved*: a deciding margin of {abs(margin):.2f} dB is below the seed spread"
 
         m = means("skip_connections", ["R+C (both)", "C only (concatenate)", "R only (residual)", "none"])
         if m:
