@@ -269,7 +269,7 @@ def _tuned_or_default_params(baselines_dir: Path, name: str) -> dict[str, Any]:
     """A baseline's parameters as tuned for the first test subject of the study (timing depends on them), else defaults."""
     from .paper.baselines_run import tuned_records
 
-    records = tuned_records(baselines_dir, name) if (Path(baselines_dir) / name).is_dir() else {}
+    records = tuned_records(baselines_dir, name)
     if records:
         return dict(next(iter(records.values()))["params"])
     return {"nlm": {"h": 0.12, "patch_size": 5, "patch_distance": 6}}.get(name, {})

@@ -18,6 +18,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from ..io import read_json, write_json
 from ..metrics import masked_psnr
 
 __all__ = ["Case", "load_cases", "score_grid", "select_parameters", "grid_edge_keys", "TunedBaseline"]
@@ -79,12 +80,11 @@ def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]]
     keeps every score across runs, keyed by method, parameters, the files' identities and the slices, and is
     rewritten atomically after each case, so an interrupted tuning resumes where it stopped.
     """
-    from ..io import read_json, write_json
-
     cache_path = Path(cache_file) if cache_file else None
     stored: dict[str, float] = read_json(cache_path, "tuning score cache") if cache_path and cache_path.is_file() else {}
     scores = np.zeros((len(grid), len(cases)))
     for j, case in enumerate(cases):
+        scored_before = len(stored)
         slices = None
         if slices_per_case:
             brain = np.flatnonzero(case.mask.reshape(-1, case.mask.shape[-1]).any(0))
@@ -104,7 +104,7 @@ def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]]
                 scores[i, j] = masked_psnr(out[..., slices], case.full[..., slices], case.mask[..., slices])
             if case.identity:
                 _SCORES[memo] = stored[key] = float(scores[i, j])
-        if cache_path is not None and case.identity:
+        if cache_path is not None and len(stored) > scored_before:
             write_json(stored, cache_path, overwrite=True)
         logger.debug("scored %s on %s", getattr(method, "name", method), case.subject)
     return scores
