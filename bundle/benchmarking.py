@@ -266,13 +266,12 @@ def default_inference_path() -> str:
 
 
 def _tuned_or_default_params(baselines_dir: Path, name: str) -> dict[str, Any]:
-    """A baseline's parameters as tuned for the first test subject of the study (timing depends on them), else defaults."""
+    """A baseline's parameters as tuned for the first test subject of the study (timing depends on them), else none:
+    the filter's own defaults apply."""
     from .paper.baselines_run import tuned_records
 
     records = tuned_records(baselines_dir, name)
-    if records:
-        return dict(next(iter(records.values()))["params"])
-    return {"nlm": {"h": 0.12, "patch_size": 5, "patch_distance": 6}}.get(name, {})
+    return dict(next(iter(records.values()))["params"]) if records else {}
 
 
 def table_ii_timings(config_files: Sequence[str], overrides: dict[str, Any], acnet_files: Sequence[str] | None,

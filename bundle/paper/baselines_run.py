@@ -105,5 +105,5 @@ def _mlflow(tracking_uri: str | None, experiment_name: str) -> tuple[Any, str | 
 
 def tuned_records(out_dir: str | Path, method: str) -> dict[str, dict[str, Any]]:
     """The saved record (parameters, training subjects, grid) of each test subject."""
-    return {p.stem.rsplit("_", 1)[0]: read_json(p, "baseline record") for p in sorted((Path(out_dir) / method).glob("*.json"))
-            if p.name != "tuning_scores.json"}
+    return {p.name[: -len(f"_{method}.json")]: read_json(p, "baseline record")
+            for p in sorted((Path(out_dir) / method).glob(f"*_{method}.json"))}
