@@ -92,7 +92,7 @@ def test_rerunning_a_finished_training_changes_nothing_and_other_settings_are_re
     assert "different settings" in str(info.value) or "different settings" in str(info.value.__cause__)
 
 
-def test_same_seed_same_metrics(tiny_dataset, tmp_path):
+def test_same_seed_same_metrics_and_weight_files(tiny_dataset, tmp_path):
     from monai.bundle import ConfigWorkflow
 
     histories = []
@@ -106,6 +106,9 @@ def test_same_seed_same_metrics(tiny_dataset, tmp_path):
         assert manifest["seed"] == 0 and manifest["versions"]["torch"] == torch.__version__
     rows = [[list(map(float, line.split(","))) for line in h.splitlines()[1:]] for h in histories]
     np.testing.assert_allclose(rows[0], rows[1], rtol=0, atol=1e-6)
+    # the weight files themselves are byte-identical, so their sha256 can be compared across runs
+    for name in ("model.pt", "best.pt"):
+        assert (tmp_path / "a" / "checkpoints" / name).read_bytes() == (tmp_path / "b" / "checkpoints" / name).read_bytes()
 
 
 def test_crossval_killed_and_restarted_keeps_finished_folds(tiny_dataset, tmp_path):

@@ -81,9 +81,13 @@ def load_network_weights(network: torch.nn.Module, path: str | os.PathLike, key:
 
 
 def save_weights(obj: Mapping[str, Any], path: str | os.PathLike, overwrite: bool = True) -> Path:
-    """torch.save atomically (temporary name, fsync, rename)."""
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        torch.save(dict(obj), tmp)
+    """torch.save atomically (temporary name, fsync, rename).
+
+    The archive is written through a file handle, so its internal record names do not carry the random
+    temporary file name: the same weights give byte-identical files (and the same sha256) on every run.
+    """
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
+        torch.save(dict(obj), fh)
     return Path(path)
 
 
