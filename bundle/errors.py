@@ -8,8 +8,18 @@ import os
 import sys
 from typing import Any, Callable, TypeVar
 
-__all__ = ["BundleInputError", "ConfigValueError", "InputDataError", "OutputExistsError", "cli_errors", "root_cause", "one_line", "DEBUG_ENV",
-           "install_error_reporting", "user_error_message"]
+__all__ = [
+    "BundleInputError",
+    "ConfigValueError",
+    "InputDataError",
+    "OutputExistsError",
+    "cli_errors",
+    "root_cause",
+    "one_line",
+    "DEBUG_ENV",
+    "install_error_reporting",
+    "user_error_message",
+]
 
 DEBUG_ENV = "ULDPET_DEBUG"
 """Set this environment variable to 1 to get full tracebacks instead of one-line errors."""
@@ -104,7 +114,12 @@ def install_error_reporting() -> None:
     hook._uldpet = True  # type: ignore[attr-defined]
     sys.excepthook = hook
     quiet = _QuietUserErrors()
-    for name in ("StatsHandler", "ignite.engine.engine.SupervisedTrainer", "ignite.engine.engine.SupervisedEvaluator", ""):
+    for name in (
+        "StatsHandler",
+        "ignite.engine.engine.SupervisedTrainer",
+        "ignite.engine.engine.SupervisedEvaluator",
+        "",
+    ):
         logging.getLogger(name).addFilter(quiet)
 
 

@@ -3,50 +3,30 @@ CSV files, PNG panels, and a printed table. Used by `configs/evaluate.json` as a
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
 from .errors import InputDataError, OutputExistsError
-from .io import atomic_path, ensure_writable_dir, write_text
+from .io import atomic_path, ensure_writable_dir
 from .metrics import check_mask, image_metrics, slice_metrics
+from .tables import format_table, write_csv
 
-__all__ = ["EvaluationReport", "save_panel", "write_csv", "format_table", "check_prediction_geometry", "lesion_slice"]
+__all__ = ["EvaluationReport", "save_panel", "check_prediction_geometry", "lesion_slice"]
 
 logger = logging.getLogger(__name__)
 
 
 def _np(x: Any) -> np.ndarray:
-    return np.asarray(torch.as_tensor(x).detach().float().cpu()) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
-
-
-def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path, overwrite: bool = True) -> Path:
-    """Write dict rows to CSV atomically (columns in first-seen order)."""
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return write_text(buf.getvalue(), path, overwrite=overwrite)
-
-
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """A markdown table of `columns` (floats with 4 significant digits)."""
-    def fmt(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return (
+        np.asarray(torch.as_tensor(x).detach().float().cpu())
+        if isinstance(x, torch.Tensor)
+        else np.asarray(x, dtype=np.float32)
+    )
 
 
 def lesion_slice(mask: np.ndarray, lesion: np.ndarray | None = None) -> int:
@@ -55,8 +35,14 @@ def lesion_slice(mask: np.ndarray, lesion: np.ndarray | None = None) -> int:
     return int(np.argmax((source > 0).reshape(-1, source.shape[-1]).sum(0)))
 
 
-def save_panel(images: Mapping[str, np.ndarray], reference: np.ndarray, z: int, path: str | Path, title: str = "",
-               overwrite: bool = True) -> Path:
+def save_panel(
+    images: Mapping[str, np.ndarray],
+    reference: np.ndarray,
+    z: int,
+    path: str | Path,
+    title: str = "",
+    overwrite: bool = True,
+) -> Path:
     """PNG panel of one axial slice: the given images on a common scale, then |image - reference| maps."""
     import matplotlib
 
@@ -71,7 +57,9 @@ def save_panel(images: Mapping[str, np.ndarray], reference: np.ndarray, z: int, 
         axes[0, i].imshow(np.rot90(images[name][..., z]), cmap="gray_r", vmin=0, vmax=vmax)
         axes[0, i].set_title(name, fontsize=9)
         if name in errors:
-            axes[1, i].imshow(np.rot90(np.abs(images[name][..., z] - reference[..., z])), cmap="magma", vmin=0, vmax=0.5 * vmax)
+            axes[1, i].imshow(
+                np.rot90(np.abs(images[name][..., z] - reference[..., z])), cmap="magma", vmin=0, vmax=0.5 * vmax
+            )
             axes[1, i].set_title(f"|{name} - reference|", fontsize=8)
     for ax in axes.ravel():
         ax.axis("off")
@@ -99,8 +87,15 @@ class EvaluationReport:
     Writes `<output_dir>/metrics_per_subject.csv`, `metrics_per_slice.csv` and `panels/<subject>.png`.
     """
 
-    def __init__(self, output_dir: str | Path, input_key: str = "input", lesion_key: str = "lesion",
-                 subject_key: str = "subject", baselines: Mapping[str, Any] | None = None, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        output_dir: str | Path,
+        input_key: str = "input",
+        lesion_key: str = "lesion",
+        subject_key: str = "subject",
+        baselines: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.baselines = dict(baselines or {})
         self.input_key, self.lesion_key, self.subject_key = input_key, lesion_key, subject_key
@@ -130,12 +125,26 @@ class EvaluationReport:
             image = get(self.input_key)
             voxel = tuple(float(v) for v in np.asarray(getattr(image, "pixdim", (1.0, 1.0, 1.0)))[:3])
             lesion = get(self.lesion_key)
-            self.add(str(batch.get(self.subject_key, f"case{len(self.subject_rows)}")), _np(out["pred"])[0],
-                     _np(get("label"))[0], _np(image)[0], _np(get("mask"))[0] > 0.5,
-                     None if lesion is None else _np(lesion)[0], voxel)
+            self.add(
+                str(batch.get(self.subject_key, f"case{len(self.subject_rows)}")),
+                _np(out["pred"])[0],
+                _np(get("label"))[0],
+                _np(image)[0],
+                _np(get("mask"))[0] > 0.5,
+                None if lesion is None else _np(lesion)[0],
+                voxel,
+            )
 
-    def add(self, subject: str, pred: np.ndarray, label: np.ndarray, low_dose: np.ndarray, mask: np.ndarray,
-            lesion: np.ndarray | None = None, voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> dict[str, Any]:
+    def add(
+        self,
+        subject: str,
+        pred: np.ndarray,
+        label: np.ndarray,
+        low_dose: np.ndarray,
+        mask: np.ndarray,
+        lesion: np.ndarray | None = None,
+        voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    ) -> dict[str, Any]:
         """Score one subject (original units): the low-dose input, each baseline and the network."""
         check_mask(mask, f"mask of {subject}")
         check_prediction_geometry(pred, label, f"prediction of {subject}")
@@ -150,8 +159,14 @@ class EvaluationReport:
                 self.slice_rows.append({"subject": subject, "method": method, **s})
         self.subject_rows.append(row)
         z = lesion_slice(mask, lesion)
-        save_panel({**{k.replace("_", " "): v for k, v in images.items()}, "full dose": label}, label, z,
-                   self.output_dir / "panels" / f"{subject}.png", title=f"{subject}, axial slice {z}", overwrite=True)
+        save_panel(
+            {**{k.replace("_", " "): v for k, v in images.items()}, "full dose": label},
+            label,
+            z,
+            self.output_dir / "panels" / f"{subject}.png",
+            title=f"{subject}, axial slice {z}",
+            overwrite=True,
+        )
         return row
 
     def finish(self) -> list[dict[str, Any]]:

@@ -92,7 +92,9 @@ class StreamingSliceInferer(Inferer):
         channels_last: use channels-last memory format for the network input.
     """
 
-    def __init__(self, num_slices: int = 3, batch_slices: int = 16, precision: str = "fp32", channels_last: bool = False) -> None:
+    def __init__(
+        self, num_slices: int = 3, batch_slices: int = 16, precision: str = "fp32", channels_last: bool = False
+    ) -> None:
         super().__init__()
         if num_slices < 1 or num_slices % 2 == 0:
             raise ConfigValueError(f"setting num_slices: expected an odd number >= 1, got {num_slices}")

@@ -25,6 +25,7 @@ __all__ = [
     "ensure_writable_dir",
     "file_sha256",
     "full_suffix",
+    "load_ras_volume",
     "read_json",
     "save_nifti",
     "write_json",
@@ -115,6 +116,11 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputDataError(f"{what} {p}: not valid JSON ({exc})") from exc
+
+
+def load_ras_volume(path: str | os.PathLike) -> np.ndarray:
+    """A NIfTI volume's voxels (float32) in RAS voxel order (nibabel's closest canonical orientation)."""
+    return np.asarray(nib.as_closest_canonical(nib.load(str(path))).get_fdata(dtype=np.float32))
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

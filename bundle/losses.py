@@ -19,7 +19,9 @@ _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 class MultiScaleSSIMLoss(nn.Module):
     """1 - MS-SSIM (MONAI's `compute_ms_ssim`), with as many scales as the image size allows."""
 
-    def __init__(self, data_range: float = 1.0, kernel_size: int = 7, kernel_sigma: float = 1.5, max_scales: int = 5) -> None:
+    def __init__(
+        self, data_range: float = 1.0, kernel_size: int = 7, kernel_sigma: float = 1.5, max_scales: int = 5
+    ) -> None:
         super().__init__()
         self.data_range = data_range
         self.kernel_size = kernel_size
@@ -34,8 +36,16 @@ class MultiScaleSSIMLoss(nn.Module):
         weights = torch.tensor(_MS_SSIM_WEIGHTS[:scales])
         weights = (weights / weights.sum()).tolist()
         value = compute_ms_ssim(
-            pred.float(), target.float(), spatial_dims=2, data_range=self.data_range, kernel_type="gaussian",
-            kernel_size=[self.kernel_size] * 2, kernel_sigma=[self.kernel_sigma] * 2, k1=0.01, k2=0.03, weights=weights,
+            pred.float(),
+            target.float(),
+            spatial_dims=2,
+            data_range=self.data_range,
+            kernel_type="gaussian",
+            kernel_size=[self.kernel_size] * 2,
+            kernel_sigma=[self.kernel_sigma] * 2,
+            k1=0.01,
+            k2=0.03,
+            weights=weights,
         )
         return 1.0 - value.mean()
 

@@ -8,7 +8,6 @@ The archive holds `<name>/checksums.sha256` (sha256 of every file in it) and is 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -36,7 +35,12 @@ def _files(root: Path) -> Iterable[Path]:
             yield root / top
     for folder in _INCLUDE:
         for path in sorted((root / folder).rglob("*")):
-            if path.is_file() and not (_SKIP_PARTS & set(path.parts)) and not path.name.startswith(".") and path.suffix != ".pyc":
+            if (
+                path.is_file()
+                and not (_SKIP_PARTS & set(path.parts))
+                and not path.name.startswith(".")
+                and path.suffix != ".pyc"
+            ):
                 yield path
 
 
@@ -95,7 +99,9 @@ def verify_archive(path: str | Path) -> str:
             raise InputDataError(f"archive {archive}: missing its weights ({WEIGHTS})")
         members = {n[len(name) + 1 :] for n in names if not n.endswith("/")} - {"checksums.sha256"}
         if members != set(manifest):
-            raise InputDataError(f"archive {archive}: files differ from its manifest ({sorted(members ^ set(manifest))[:3]})")
+            raise InputDataError(
+                f"archive {archive}: files differ from its manifest ({sorted(members ^ set(manifest))[:3]})"
+            )
         for rel, digest in manifest.items():
             if hashlib.sha256(zf.read(f"{name}/{rel}")).hexdigest() != digest:
                 raise InputDataError(f"archive {archive}: {rel} does not match its checksum")

@@ -15,8 +15,10 @@ from .io import write_json
 __all__ = ["versions", "provenance", "write_manifest", "settings_digest"]
 
 
-def versions() -> dict[str, str]:
-    """Versions of the packages that determine the numbers."""
+def versions(*extra: str) -> dict[str, str]:
+    """Versions of the packages that determine the numbers, plus those of the `extra` packages named."""
+    import importlib.metadata
+
     import ignite
     import mlflow
     import monai
@@ -25,16 +27,23 @@ def versions() -> dict[str, str]:
     import torch
 
     return {
-        "bundle": __version__, "python": platform.python_version(), "torch": torch.__version__,
-        "monai": monai.__version__, "pytorch-ignite": ignite.__version__, "mlflow": mlflow.__version__,
-        "numpy": numpy.__version__, "scipy": scipy.__version__,
+        "bundle": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "pytorch-ignite": ignite.__version__,
+        "mlflow": mlflow.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        **{name: importlib.metadata.version(name) for name in extra},
     }
 
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None

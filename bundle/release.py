@@ -3,13 +3,13 @@ and write the cross-validation results into `configs/metadata.json` (`eval_metri
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-from .crossval import summarise
 from .errors import InputDataError
-from .io import atomic_path, file_sha256, read_json, write_json
+from .io import file_sha256, read_json, write_json
+from .loocv import summarise
+from .weights import load_checkpoint, network_state, save_weights
 
 __all__ = ["cv_eval_metrics", "ship_fold_checkpoint"]
 
@@ -25,8 +25,10 @@ def cv_eval_metrics(loocv_dir: str | Path) -> dict[str, Any]:
         raise InputDataError(f"--loocv-dir {folder}: no finished folds (fold*/result.json)")
     rows = [read_json(p, "fold result")["metrics"] for p in results]
     stats = summarise(rows)
-    out: dict[str, Any] = {"protocol": f"leave-one-out cross-validation, {len(rows)} folds, test subject of each fold, "
-                                       "whole volume inside the brain mask"}
+    out: dict[str, Any] = {
+        "protocol": f"leave-one-out cross-validation, {len(rows)} folds, test subject of each fold, "
+        "whole volume inside the brain mask"
+    }
     for method in METHODS:
         for metric in METRICS:
             key = f"{method}_{metric}"
@@ -36,10 +38,19 @@ def cv_eval_metrics(loocv_dir: str | Path) -> dict[str, Any]:
     return out
 
 
-def ship_fold_checkpoint(loocv_dir: str | Path, fold: int, models_dir: str | Path = "models",
-                         meta_file: str | Path = "configs/metadata.json", command: str = "",
-                         overwrite: bool = False) -> dict[str, Any]:
-    """Copy fold `fold`'s model-selected weights to `models/model.pt` and update the metadata; returns the record."""
+def ship_fold_checkpoint(
+    loocv_dir: str | Path,
+    fold: int,
+    models_dir: str | Path = "models",
+    meta_file: str | Path = "configs/metadata.json",
+    command: str = "",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Ship fold `fold`'s model-selected weights as `models/model.pt` and update the metadata; returns the record.
+
+    `model.pt` is a plain state dict, as model-zoo bundles ship it (`monai.bundle.load` and `ckpt_export` read it
+    without `key_in_ckpt`); the checkpoint's epoch and validation metric go to `model_provenance.json`.
+    """
     folder = Path(loocv_dir)
     result = read_json(folder / f"fold{fold}" / "result.json", f"fold {fold} result")
     source = folder / f"fold{fold}" / "checkpoints" / "best.pt"
@@ -47,18 +58,27 @@ def ship_fold_checkpoint(loocv_dir: str | Path, fold: int, models_dir: str | Pat
         raise InputDataError(f"--fold {fold}: {source} not found (the fold has no selected checkpoint)")
     config = read_json(folder / f"fold{fold}" / "config.json", f"fold {fold} config")
     target = Path(models_dir) / "model.pt"
-    with atomic_path(target, overwrite=overwrite) as tmp:
-        shutil.copyfile(source, tmp)
+    checkpoint = load_checkpoint(source)
+    save_weights(network_state(checkpoint), target, overwrite=overwrite)
     metrics = cv_eval_metrics(folder)
     record = {
-        "weights": str(target), "sha256": file_sha256(target), "source": str(source), "fold": fold,
-        "test_subject": result["test_subject"], "validation_subjects": result.get("validation_subjects"),
-        "training_subjects": result.get("training_subjects"), "fold_test_metrics": result["metrics"],
-        "profile": config.get("profile"), "dataset": {k: config.get(k) for k in ("dataset_dir", "simulation", "datalist_file")}, "command": command,
+        "weights": str(target),
+        "sha256": file_sha256(target),
+        "source": str(source),
+        "checkpoint": {k: v for k, v in checkpoint.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        "fold": fold,
+        "test_subject": result["test_subject"],
+        "validation_subjects": result.get("validation_subjects"),
+        "training_subjects": result.get("training_subjects"),
+        "fold_test_metrics": result["metrics"],
+        "profile": config.get("profile"),
+        "dataset": {k: config.get(k) for k in ("dataset_dir", "simulation", "datalist_file")},
+        "command": command,
         "cross_validation": metrics,
     }
     write_json(record, Path(models_dir) / "model_provenance.json", overwrite=True)
     meta = read_json(meta_file, "metadata file")
-    meta["eval_metrics"] = metrics
+    meta["eval_metrics"] = {k: v for k, v in metrics.items() if k != "protocol"}  # the zoo expects numbers only
+    meta["eval_protocol"] = metrics["protocol"]
     write_json(meta, meta_file, overwrite=True)
     return record

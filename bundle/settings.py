@@ -60,9 +60,13 @@ def check_training_settings(**settings: Any) -> bool:
         elif name == "precision":
             resolve_precision(value, "cpu")
         elif name == "extra_keys" and (not isinstance(value, list) or any(k not in ("t1",) for k in value)):
-            raise ConfigValueError(f"setting extra_keys: expected a list of datalist keys such as ['t1'], got {value!r}")
-        elif name == "patch_size" and value is not None and (
-            not isinstance(value, list) or len(value) != 2 or any(not isinstance(v, int) or v < 8 for v in value)
+            raise ConfigValueError(
+                f"setting extra_keys: expected a list of datalist keys such as ['t1'], got {value!r}"
+            )
+        elif (
+            name == "patch_size"
+            and value is not None
+            and (not isinstance(value, list) or len(value) != 2 or any(not isinstance(v, int) or v < 8 for v in value))
         ):
             raise ConfigValueError(f"setting patch_size: expected null or two integers >= 8, got {value!r}")
     return True

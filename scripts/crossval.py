@@ -1,12 +1,65 @@
 #!/usr/bin/env python
-"""Leave-one-out cross-validation of the bundle. See `python scripts/crossval.py --help`."""
+"""Leave-one-out cross-validation of the bundle, tracked in MLflow.
+
+Examples:
+    python scripts/crossval.py                                  # CPU default profile, all 9 folds
+    python scripts/crossval.py --profile paper                  # the paper's 120-epoch profile (GPU)
+    python scripts/crossval.py --folds 0 1 --tracking-uri http://127.0.0.1:5000   # some folds, shared server
+    python scripts/crossval.py --override base_features=32 --override loss_name='"l2"'
+"""
+
+from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root, so `bundle` imports from any folder
 
-from bundle.cli.crossval import main  # noqa: E402
+from bundle.command_line import PROFILES, OneLineArgumentParser, parse_override
+from bundle.errors import cli_errors
+
+
+def build_parser() -> OneLineArgumentParser:
+    p = OneLineArgumentParser(prog="crossval.py", description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="cpu-default", choices=sorted(PROFILES), help="training profile")
+    p.add_argument("--config-file", nargs="+", default=["configs/train.json"], help="training config(s)")
+    p.add_argument("--evaluate-file", default="configs/evaluate.json")
+    p.add_argument("--output-dir", default=None, help="default runs/loocv-<profile>")
+    p.add_argument("--folds", nargs="+", type=int, default=None, help="folds to run (default all)")
+    p.add_argument("--tracking-uri", default=None, help="MLflow URI (default sqlite:///<output-dir>/mlruns.db)")
+    p.add_argument("--experiment-name", default=None, help="default uldpet-loocv-<profile>")
+    p.add_argument("--baselines", nargs="*", default=["gaussian"], help="gaussian, nlm, bm3d")
+    p.add_argument("--override", action="append", default=[], help="config override key=value (repeatable)")
+    p.add_argument("--progress", action="store_true", help="show per-epoch progress bars")
+    p.add_argument("--no-summary", action="store_true", help="do not write the summary (parallel fold jobs)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+@cli_errors
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_and_log(argv)
+    from bundle.loocv import CrossValidation
+
+    overrides = dict(parse_override(o) for o in args.override)
+    overrides.setdefault("profile", args.profile)
+    cv = CrossValidation(
+        config_files=[*args.config_file, *PROFILES[args.profile]],
+        evaluate_file=args.evaluate_file,
+        output_dir=args.output_dir or f"runs/loocv-{args.profile}",
+        overrides=overrides,
+        tracking_uri=args.tracking_uri,
+        experiment_name=args.experiment_name or f"uldpet-loocv-{args.profile}",
+        baselines=args.baselines,
+        progress=args.progress,
+    )
+    summary = cv.run(args.folds, summary=not args.no_summary)
+    if summary is None and not args.no_summary:
+        print(f"folds done; the summary is written once every fold in {cv.output_dir} is complete")
+    print(f"MLflow UI: mlflow ui --backend-store-uri {cv.tracking_uri}")
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,7 +25,9 @@ def tiny_dataset(tmp_path_factory) -> Path:
     from bundle.simulation import SimulationConfig, simulate_dataset
 
     out = tmp_path_factory.mktemp("tiny_dataset")
-    simulate_dataset(out, SimulationConfig(preset="tiny", slices=16, n_subjects=4, seed=3, device="cpu"), progress=False)
+    simulate_dataset(
+        out, SimulationConfig(preset="tiny", slices=16, n_subjects=4, seed=3, device="cpu"), progress=False
+    )
     return out
 
 
@@ -33,13 +35,16 @@ def tiny_dataset(tmp_path_factory) -> Path:
 def tiny_trained(tiny_dataset, tmp_path_factory) -> Path:
     """One epoch of the real training config (fold 0, 4-wide network) on the tiny dataset; read-only for tests
     (copy it before writing into it). Holds `checkpoints/{model,best,last}.pt`."""
+    from helpers import tiny_overrides
     from monai.bundle import ConfigWorkflow
 
-    from helpers import tiny_overrides
-
     out = tmp_path_factory.mktemp("tiny_trained")
-    wf = ConfigWorkflow(config_file=str(REPO_ROOT / "configs" / "train.json"), workflow_type=None, logging_file=False,
-                        **tiny_overrides(tiny_dataset, out))
+    wf = ConfigWorkflow(
+        config_file=str(REPO_ROOT / "configs" / "train.json"),
+        workflow_type=None,
+        logging_file=False,
+        **tiny_overrides(tiny_dataset, out),
+    )
     wf.initialize()
     wf.run()
     return out

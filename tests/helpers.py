@@ -30,6 +30,16 @@ def tiny_overrides(dataset: Path, output_dir: Path, **extra: Any) -> dict[str, A
     return out
 
 
+def load_script(name: str) -> Any:
+    """The command-line module `scripts/<name>.py`, imported (its `main` can then be called in-process)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def cli_args(overrides: dict[str, Any]) -> list[str]:
     """`--key value` pairs for `python -m monai.bundle run` (values as Python literals)."""
     args = []
@@ -38,8 +48,14 @@ def cli_args(overrides: dict[str, Any]) -> list[str]:
     return args
 
 
-def run_bundle(run_id: str, config_files: list[str], overrides: dict[str, Any], cwd: Path = REPO_ROOT,
-               timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_bundle(
+    run_id: str,
+    config_files: list[str],
+    overrides: dict[str, Any],
+    cwd: Path = REPO_ROOT,
+    timeout: int = 300,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Run `python -m monai.bundle run <run_id> --config_file ...` in a subprocess."""
     files = config_files[0] if len(config_files) == 1 else repr(config_files)
     cmd = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", files, *cli_args(overrides)]

@@ -9,8 +9,6 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,11 +16,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from helpers import REPO_ROOT, load_script, run_bundle, tiny_overrides
 from monai.bundle import ConfigWorkflow
 
-from bundle.cli import simulate as simulate_cli
 from bundle.errors import user_error_message
-from helpers import REPO_ROOT, run_bundle, tiny_overrides
 
 TRAIN = str(REPO_ROOT / "configs" / "train.json")
 EVALUATE = str(REPO_ROOT / "configs" / "evaluate.json")
@@ -30,6 +27,7 @@ INFERENCE = str(REPO_ROOT / "configs" / "inference.json")
 
 
 # -- building bad datasets ---------------------------------------------------------------------------------
+
 
 def _copy_dataset(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
@@ -61,23 +59,78 @@ def _full(ds: Path, subject: str = "sub-002") -> Path:
 
 TRAINING_CASES: dict[str, tuple[Callable[[Path], Any], dict[str, Any], str]] = {
     # name: (dataset edit, extra overrides, expected text in the message)
-    "nan_in_image": (lambda ds: _edit_image(_low(ds), lambda d, a: (np.where(d > d.max() / 2, np.nan, d), a)), {}, "NaN or Inf"),
-    "inf_in_image": (lambda ds: _edit_image(_full(ds), lambda d, a: (np.where(d > d.max() / 2, np.inf, d), a)), {}, "NaN or Inf"),
+    "nan_in_image": (
+        lambda ds: _edit_image(_low(ds), lambda d, a: (np.where(d > d.max() / 2, np.nan, d), a)),
+        {},
+        "NaN or Inf",
+    ),
+    "inf_in_image": (
+        lambda ds: _edit_image(_full(ds), lambda d, a: (np.where(d > d.max() / 2, np.inf, d), a)),
+        {},
+        "NaN or Inf",
+    ),
     "all_zero_volume": (lambda ds: _edit_image(_low(ds), lambda d, a: (np.zeros_like(d), a)), {}, "all zero"),
     "negative_volume": (lambda ds: _edit_image(_low(ds), lambda d, a: (-d, a)), {}, "all zero or negative"),
     "shape_mismatch": (lambda ds: _edit_image(_full(ds), lambda d, a: (d[:-2], a)), {}, "differs from"),
-    "spacing_mismatch": (lambda ds: _edit_image(_full(ds), lambda d, a: (d, a @ np.diag([1.1, 1.0, 1.0, 1.0]))), {}, "voxel spacing differs"),
-    "orientation_mismatch": (lambda ds: _edit_image(_full(ds), lambda d, a: (d, a @ np.diag([-1.0, 1.0, 1.0, 1.0]))), {}, "orientation or origin"),
-    "two_dimensional_image": (lambda ds: [_edit_image(p, lambda d, a: (d[..., 0], a)) for p in (_low(ds), _full(ds))], {}, "2D"),
-    "four_dimensional_image": (lambda ds: [_edit_image(p, lambda d, a: (np.stack([d, d], -1), a)) for p in (_low(ds), _full(ds))], {}, "several frames"),
-    "too_few_slices": (lambda ds: [_edit_image(p, lambda d, a: (d[..., :2], a)) for p in (_low(ds), _full(ds), ds / "sub-002" / "sub-002_brain_mask.nii.gz")], {}, "axial slices"),
-    "truncated_nifti": (lambda ds: _low(ds).write_bytes(gzip.compress(_low(ds).read_bytes()[:5000])[:3000]), {}, "cannot be read"),
+    "spacing_mismatch": (
+        lambda ds: _edit_image(_full(ds), lambda d, a: (d, a @ np.diag([1.1, 1.0, 1.0, 1.0]))),
+        {},
+        "voxel spacing differs",
+    ),
+    "orientation_mismatch": (
+        lambda ds: _edit_image(_full(ds), lambda d, a: (d, a @ np.diag([-1.0, 1.0, 1.0, 1.0]))),
+        {},
+        "orientation or origin",
+    ),
+    "two_dimensional_image": (
+        lambda ds: [_edit_image(p, lambda d, a: (d[..., 0], a)) for p in (_low(ds), _full(ds))],
+        {},
+        "2D",
+    ),
+    "four_dimensional_image": (
+        lambda ds: [_edit_image(p, lambda d, a: (np.stack([d, d], -1), a)) for p in (_low(ds), _full(ds))],
+        {},
+        "several frames",
+    ),
+    "too_few_slices": (
+        lambda ds: [
+            _edit_image(p, lambda d, a: (d[..., :2], a))
+            for p in (_low(ds), _full(ds), ds / "sub-002" / "sub-002_brain_mask.nii.gz")
+        ],
+        {},
+        "axial slices",
+    ),
+    "truncated_nifti": (
+        lambda ds: _low(ds).write_bytes(gzip.compress(_low(ds).read_bytes()[:5000])[:3000]),
+        {},
+        "cannot be read",
+    ),
     "not_an_image_named_nii_gz": (lambda ds: _low(ds).write_text("hello"), {}, "cannot be read"),
     "missing_file": (lambda ds: _low(ds).unlink(), {}, "does not exist"),
-    "datalist_missing_keys": (lambda ds: _write_datalist(ds, {"training": [{k: v for k, v in i.items() if k != "label"} for i in _datalist(ds)["training"]]}), {}, "missing key"),
-    "duplicate_subjects": (lambda ds: _write_datalist(ds, {"training": [dict(i, subject="sub-001") for i in _datalist(ds)["training"]]}), {}, "appears twice"),
-    "test_subject_inside_training": (lambda ds: _write_datalist(ds, {"training": _datalist(ds)["training"] + [dict(_datalist(ds)["training"][0], subject="sub-777")]}), {}, "fold isolation"),
-    "empty_mask": (lambda ds: _edit_image(ds / "sub-002" / "sub-002_brain_mask.nii.gz", lambda d, a: (np.zeros_like(d), a)), {}, "mask is empty"),
+    "datalist_missing_keys": (
+        lambda ds: _write_datalist(
+            ds, {"training": [{k: v for k, v in i.items() if k != "label"} for i in _datalist(ds)["training"]]}
+        ),
+        {},
+        "missing key",
+    ),
+    "duplicate_subjects": (
+        lambda ds: _write_datalist(ds, {"training": [dict(i, subject="sub-001") for i in _datalist(ds)["training"]]}),
+        {},
+        "appears twice",
+    ),
+    "test_subject_inside_training": (
+        lambda ds: _write_datalist(
+            ds, {"training": _datalist(ds)["training"] + [dict(_datalist(ds)["training"][0], subject="sub-777")]}
+        ),
+        {},
+        "fold isolation",
+    ),
+    "empty_mask": (
+        lambda ds: _edit_image(ds / "sub-002" / "sub-002_brain_mask.nii.gz", lambda d, a: (np.zeros_like(d), a)),
+        {},
+        "mask is empty",
+    ),
     "fold_out_of_range": (lambda ds: None, {"fold": 99}, "setting fold"),
     "wrong_type_setting": (lambda ds: None, {"num_slices": "three"}, "setting num_slices"),
     "even_slice_count": (lambda ds: None, {"num_slices": 4}, "setting num_slices"),
@@ -121,15 +174,22 @@ def trained_once(tiny_trained):
 
 
 def _evaluate(tiny_dataset, out, **overrides):
-    wf = ConfigWorkflow(config_file=[TRAIN, EVALUATE], workflow_type=None, logging_file=False,
-                        **tiny_overrides(tiny_dataset, out, baselines=[], **overrides))
+    wf = ConfigWorkflow(
+        config_file=[TRAIN, EVALUATE],
+        workflow_type=None,
+        logging_file=False,
+        **tiny_overrides(tiny_dataset, out, baselines=[], **overrides),
+    )
     wf.initialize()
     wf.run()
 
 
 def test_evaluation_refuses_a_checkpoint_of_another_architecture(trained_once, tiny_dataset, tmp_path):
-    message = _user_error(lambda: _evaluate(tiny_dataset, tmp_path, ckpt_path=str(trained_once / "checkpoints" / "model.pt"),
-                                            base_features=8))
+    message = _user_error(
+        lambda: _evaluate(
+            tiny_dataset, tmp_path, ckpt_path=str(trained_once / "checkpoints" / "model.pt"), base_features=8
+        )
+    )
     assert "different network architecture" in message
     assert not (tmp_path / "eval" / "metrics_per_subject.csv").exists()
 
@@ -154,20 +214,6 @@ def test_evaluation_refuses_a_checkpoint_with_a_malicious_pickle(trained_once, t
     assert "refused" in message and not marker.exists()
 
 
-@pytest.mark.parametrize(
-    "args, setting",
-    [(["--drf", "1"], "drf"), (["--drf", "abc"], "drf"), (["--subjects", "0"], "n_subjects"),
-     (["--counts", "-3"], "counts"), (["--preset", "huge"], "preset")],
-)
-def test_simulator_refuses(args, setting, tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        simulate_cli.main(["--output-dir", str(tmp_path / "out"), "--no-progress", *args])
-    assert info.value.code != 0
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and setting in err[0]
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-
-
 def test_simulator_full_disk_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
     import bundle.io
 
@@ -176,7 +222,9 @@ def test_simulator_full_disk_leaves_no_partial_file(tmp_path, capsys, monkeypatc
 
     monkeypatch.setattr(bundle.io.os, "fsync", full_disk)
     with pytest.raises(SystemExit) as info:
-        simulate_cli.main(["--output-dir", str(tmp_path / "out"), "--preset", "tiny", "--subjects", "1", "--no-progress"])
+        load_script("simulate").main(
+            ["--output-dir", str(tmp_path / "out"), "--preset", "tiny", "--subjects", "1", "--no-progress"]
+        )
     assert info.value.code != 0
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "No space left on device" in err[0]
@@ -186,8 +234,13 @@ def test_simulator_full_disk_leaves_no_partial_file(tmp_path, capsys, monkeypatc
 def test_inference_refuses_an_unwritable_output_folder_and_a_missing_input(trained_once, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    base = {"bundle_root": str(REPO_ROOT), "ckpt_path": str(trained_once / "checkpoints" / "model.pt"),
-            "network_def#base_features": 4, "progress": False, "training_spacing": [4.0, 4.0, 4.0]}
+    base = {
+        "bundle_root": str(REPO_ROOT),
+        "ckpt_path": str(trained_once / "checkpoints" / "model.pt"),
+        "network_def#base_features": 4,
+        "progress": False,
+        "training_spacing": [4.0, 4.0, 4.0],
+    }
     inputs = tmp_path / "in"
     inputs.mkdir()
     shutil.copy(REPO_ROOT / "LICENSE", inputs / "x.nii.gz")
@@ -198,7 +251,9 @@ def test_inference_refuses_an_unwritable_output_folder_and_a_missing_input(train
         wf.run()
 
     assert "cannot be written" in _user_error(lambda: infer(input_dir=str(inputs), output_dir=str(blocker / "out")))
-    assert "input_dir" in _user_error(lambda: infer(input_dir=str(tmp_path / "nowhere"), output_dir=str(tmp_path / "o")))
+    assert "input_dir" in _user_error(
+        lambda: infer(input_dir=str(tmp_path / "nowhere"), output_dir=str(tmp_path / "o"))
+    )
     assert "input_dir" in _user_error(lambda: infer(output_dir=str(tmp_path / "o")))
 
 
@@ -222,9 +277,19 @@ def test_bad_studies_and_good_ones_in_the_same_batch(trained_once, tiny_dataset,
     img = nib.load(_low(tiny_dataset, "sub-001"))
     nib.save(nib.Nifti1Image(np.full(img.shape, np.nan, np.float32), img.affine), inputs / "nan.nii.gz")
     (inputs / "truncated.nii.gz").write_bytes(_low(tiny_dataset, "sub-001").read_bytes()[:4000])
-    proc = run_bundle("run", [INFERENCE], {"bundle_root": str(REPO_ROOT), "ckpt_path": str(trained_once / "checkpoints" / "model.pt"),
-                                           "network_def#base_features": 4, "progress": False, "input_dir": str(inputs),
-                                           "output_dir": str(tmp_path / "out"), "training_spacing": [4.0, 4.0, 4.0]})
+    proc = run_bundle(
+        "run",
+        [INFERENCE],
+        {
+            "bundle_root": str(REPO_ROOT),
+            "ckpt_path": str(trained_once / "checkpoints" / "model.pt"),
+            "network_def#base_features": 4,
+            "progress": False,
+            "input_dir": str(inputs),
+            "output_dir": str(tmp_path / "out"),
+            "training_spacing": [4.0, 4.0, 4.0],
+        },
+    )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "1 denoised, 0 skipped, 2 failed" in proc.stdout
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good_denoised.nii.gz"]

@@ -1,4 +1,4 @@
-"""Every inference path matches fp32 eager within its documented tolerance (bundle.benchmarking.PATH_TOLERANCE),
+"""Every inference path matches fp32 eager within its documented tolerance (bundle.deploy.inference_paths.PATH_TOLERANCE),
 on random and on simulated inputs, and streaming inference of a volume equals slice-by-slice inference."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from bundle.benchmarking import PATH_TOLERANCE, inference_runner
-from bundle.engine.checkpoint import load_network_weights
+from bundle.deploy.inference_paths import PATH_TOLERANCE, inference_runner
 from bundle.inferers import StreamingSliceInferer
 from bundle.networks import ResidualUNet2p5D
 from bundle.transforms import percentile_scale
 from bundle.transforms.stacking import stack_adjacent_slices
+from bundle.weights import load_network_weights
 
 
 def _random_network() -> ResidualUNet2p5D:
@@ -42,8 +42,10 @@ def _relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("path", sorted(PATH_TOLERANCE))
 def test_every_inference_path_matches_fp32_eager(path, tiny_trained, tiny_dataset, tmp_path):
-    cases = {"random": (_random_network(), torch.rand(1, 1, 36, 44, 9)),
-             "simulated": (_trained_network(tiny_trained), _simulated_volume(tiny_dataset))}
+    cases = {
+        "random": (_random_network(), torch.rand(1, 1, 36, 44, 9)),
+        "simulated": (_trained_network(tiny_trained), _simulated_volume(tiny_dataset)),
+    }
     for name, (net, volume) in cases.items():
         ref = inference_runner("fp32", net, 3, 3, tmp_path, batch_slices=4)(volume)
         out = inference_runner(path, net, 3, 3, tmp_path, batch_slices=4)(volume)

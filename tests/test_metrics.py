@@ -33,9 +33,20 @@ def test_ssim_matches_scikit_image_map_over_the_mask(pair):
     x, y, m = pair
     peak = float(y[m].max())
     maps = np.stack(
-        [structural_similarity(y[..., z].astype(np.float64), x[..., z].astype(np.float64), data_range=peak,
-                               gaussian_weights=True, sigma=1.5, use_sample_covariance=False, full=True)[1]
-         for z in range(y.shape[2])], axis=-1)
+        [
+            structural_similarity(
+                y[..., z].astype(np.float64),
+                x[..., z].astype(np.float64),
+                data_range=peak,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                full=True,
+            )[1]
+            for z in range(y.shape[2])
+        ],
+        axis=-1,
+    )
     inner = np.zeros_like(m)
     inner[5:-5, 5:-5] = True
     assert masked_ssim(x, y, m) == pytest.approx(float(maps[m & inner].mean()), abs=1e-5)
@@ -56,8 +67,12 @@ def test_slice_metrics_use_the_slice_peak(pair):
     rows = slice_metrics(x, y, m)
     assert [r["slice"] for r in rows] == list(range(6))
     z = 2
-    assert rows[z]["psnr"] == pytest.approx(peak_signal_noise_ratio(y[..., z][m[..., z]], x[..., z][m[..., z]],
-                                                                    data_range=float(y[..., z][m[..., z]].max())), rel=1e-9)
+    assert rows[z]["psnr"] == pytest.approx(
+        peak_signal_noise_ratio(
+            y[..., z][m[..., z]], x[..., z][m[..., z]], data_range=float(y[..., z][m[..., z]].max())
+        ),
+        rel=1e-9,
+    )
 
 
 def test_support_mask_and_mask_checks(pair):

@@ -50,13 +50,17 @@ def test_extra_channels_are_accepted_after_the_slices():
 def test_truncated_normal_init():
     net = ResidualUNet2p5D(base_features=32)
     weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, torch.nn.Conv2d)])
-    biases = torch.cat([m.bias.flatten() for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.bias is not None])
+    biases = torch.cat(
+        [m.bias.flatten() for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.bias is not None]
+    )
     assert float(weights.abs().max()) <= 0.04 + 1e-6  # cut at 2 std
     assert abs(float(weights.std()) - 0.0176) < 0.002  # std of a N(0, 0.02) truncated at 2 std
     assert float(biases.abs().max()) == 0.0
 
 
-@pytest.mark.parametrize("bad", [dict(in_slices=2), dict(num_poolings=0), dict(convs_per_stage=5), dict(output_activation="relu")])
+@pytest.mark.parametrize(
+    "bad", [dict(in_slices=2), dict(num_poolings=0), dict(convs_per_stage=5), dict(output_activation="relu")]
+)
 def test_invalid_settings_are_refused(bad):
     with pytest.raises(ValueError):
         ResidualUNet2p5D(**bad)

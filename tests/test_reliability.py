@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,10 +15,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from helpers import REPO_ROOT, cli_args, tiny_overrides
 
 from bundle.errors import OutputExistsError
 from bundle.io import atomic_path, write_json
-from helpers import REPO_ROOT, cli_args, tiny_overrides
 
 TRAIN = str(REPO_ROOT / "configs" / "train.json")
 
@@ -41,8 +40,14 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 def test_sigkill_mid_epoch_then_rerun_reaches_the_uninterrupted_state(tiny_dataset, tmp_path):
     epochs = 4
-    reference = subprocess.run(_train_cmd(tiny_dataset, tmp_path / "ref", epochs), cwd=REPO_ROOT, env=_env(),
-                               capture_output=True, text=True, timeout=600)
+    reference = subprocess.run(
+        _train_cmd(tiny_dataset, tmp_path / "ref", epochs),
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert reference.returncode == 0, reference.stderr[-2000:]
 
     out = tmp_path / "killed"
@@ -79,7 +84,9 @@ def test_rerunning_a_finished_training_changes_nothing_and_other_settings_are_re
     out = tmp_path / "run"
 
     def train(**extra):
-        wf = ConfigWorkflow(config_file=TRAIN, workflow_type=None, logging_file=False, **tiny_overrides(tiny_dataset, out, **extra))
+        wf = ConfigWorkflow(
+            config_file=TRAIN, workflow_type=None, logging_file=False, **tiny_overrides(tiny_dataset, out, **extra)
+        )
         wf.initialize()
         wf.run()
 
@@ -97,8 +104,12 @@ def test_same_seed_same_metrics_and_weight_files(tiny_dataset, tmp_path):
 
     histories = []
     for name in ("a", "b"):
-        wf = ConfigWorkflow(config_file=TRAIN, workflow_type=None, logging_file=False,
-                            **tiny_overrides(tiny_dataset, tmp_path / name, num_epochs=2))
+        wf = ConfigWorkflow(
+            config_file=TRAIN,
+            workflow_type=None,
+            logging_file=False,
+            **tiny_overrides(tiny_dataset, tmp_path / name, num_epochs=2),
+        )
         wf.initialize()
         wf.run()
         histories.append((tmp_path / name / "checkpoints" / "history.csv").read_text())
@@ -108,7 +119,9 @@ def test_same_seed_same_metrics_and_weight_files(tiny_dataset, tmp_path):
     np.testing.assert_allclose(rows[0], rows[1], rtol=0, atol=1e-6)
     # the weight files themselves are byte-identical, so their sha256 can be compared across runs
     for name in ("model.pt", "best.pt"):
-        assert (tmp_path / "a" / "checkpoints" / name).read_bytes() == (tmp_path / "b" / "checkpoints" / name).read_bytes()
+        assert (tmp_path / "a" / "checkpoints" / name).read_bytes() == (
+            tmp_path / "b" / "checkpoints" / name
+        ).read_bytes()
 
 
 def test_crossval_killed_and_restarted_keeps_finished_folds(tiny_dataset, tmp_path):
@@ -153,16 +166,37 @@ def test_logs_do_not_print_patient_tags(tiny_dataset, tmp_path):
 
     from bundle.deploy.synthetic_dicom import write_pet_series
 
-    wf = ConfigWorkflow(config_file=TRAIN, workflow_type=None, logging_file=False, **tiny_overrides(tiny_dataset, tmp_path / "t"))
+    wf = ConfigWorkflow(
+        config_file=TRAIN, workflow_type=None, logging_file=False, **tiny_overrides(tiny_dataset, tmp_path / "t")
+    )
     wf.initialize()
     wf.run()
     volume = nib.load(tiny_dataset / "sub-001" / "sub-001_pet_drf200.nii.gz").get_fdata().astype(np.float32)
-    write_pet_series(volume, tmp_path / "in" / "study", spacing_mm=(4.0, 4.0, 4.0), patient_name="Secret^Person",
-                     patient_id="ID-SECRET-42")
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(REPO_ROOT / "configs" / "inference.json"),
-           *cli_args({"bundle_root": str(REPO_ROOT), "ckpt_path": str(tmp_path / "t" / "checkpoints" / "model.pt"),
-                      "network_def#base_features": 4, "input_dir": str(tmp_path / "in"), "output_dir": str(tmp_path / "out"),
-                      "training_spacing": [4.0, 4.0, 4.0]})]
+    write_pet_series(
+        volume,
+        tmp_path / "in" / "study",
+        spacing_mm=(4.0, 4.0, 4.0),
+        patient_name="Secret^Person",
+        patient_id="ID-SECRET-42",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(REPO_ROOT / "configs" / "inference.json"),
+        *cli_args(
+            {
+                "bundle_root": str(REPO_ROOT),
+                "ckpt_path": str(tmp_path / "t" / "checkpoints" / "model.pt"),
+                "network_def#base_features": 4,
+                "input_dir": str(tmp_path / "in"),
+                "output_dir": str(tmp_path / "out"),
+                "training_spacing": [4.0, 4.0, 4.0],
+            }
+        ),
+    ]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     logs = proc.stdout + proc.stderr

@@ -35,7 +35,10 @@ def test_projector_adjoint_is_exact(subsets):
     assert abs(lhs - rhs) / abs(lhs) < 1e-5
     for s in range(subsets):
         ys = torch.rand(3, 36 // subsets, 52, generator=gen)
-        assert abs(_inner(proj.A(x, s), ys) - _inner(x, proj.A_adjoint(ys, s))) / abs(_inner(x, proj.A_adjoint(ys, s))) < 1e-5
+        assert (
+            abs(_inner(proj.A(x, s), ys) - _inner(x, proj.A_adjoint(ys, s))) / abs(_inner(x, proj.A_adjoint(ys, s)))
+            < 1e-5
+        )
 
 
 def test_system_model_with_blur_and_attenuation_is_adjoint():
@@ -82,7 +85,10 @@ def test_osem_approaches_truth_on_noiseless_data():
     model = PETSystemModel(proj, torch.full((1, 56, 32), 50.0), None)
     background = torch.full((1, 56, 32), 5.0)
     data = model.A(truth) + background
-    errors = [float(torch.linalg.norm(osem(data, model, background, it) - truth) / torch.linalg.norm(truth)) for it in (1, 4, 16, 64)]
+    errors = [
+        float(torch.linalg.norm(osem(data, model, background, it) - truth) / torch.linalg.norm(truth))
+        for it in (1, 4, 16, 64)
+    ]
     assert all(later < earlier for earlier, later in zip(errors, errors[1:])), errors
     assert errors[-1] < 0.5 * errors[0]
 
@@ -105,7 +111,9 @@ def test_tiny_dataset_files_affines_and_datalist(tiny_dataset):
     assert datalist["numTraining"] == 4 and len({d["subject"] for d in datalist["training"]}) == 4
     manifest = json.loads((tiny_dataset / "manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["settings"]["preset"] == "tiny"
-    items = load_decathlon_datalist(str(tiny_dataset / "datalist.json"), data_list_key="training", base_dir=str(tiny_dataset))
+    items = load_decathlon_datalist(
+        str(tiny_dataset / "datalist.json"), data_list_key="training", base_dir=str(tiny_dataset)
+    )
     for item in items:
         images = {key: nib.load(item[key]) for key in ("image", "label", "mask", "t1", "lesion", "truth")}
         ref = images["label"]
@@ -161,20 +169,31 @@ def test_calibration_of_quick_preset_on_a_slab():
 def test_cli_rejects_bad_settings_in_one_line(tmp_path, repo_root, args, setting):
     proc = subprocess.run(
         [sys.executable, str(repo_root / "scripts" / "simulate.py"), "--output-dir", str(tmp_path / "out"), *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and setting in lines[0], proc.stderr
-    assert not (tmp_path / "out" / "datalist.json").exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing half-written
 
 
 def test_cli_rejects_unwritable_output_folder(tmp_path, repo_root):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     proc = subprocess.run(
-        [sys.executable, str(repo_root / "scripts" / "simulate.py"), "--output-dir", str(blocker / "data"), "--preset", "tiny"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(repo_root / "scripts" / "simulate.py"),
+            "--output-dir",
+            str(blocker / "data"),
+            "--preset",
+            "tiny",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

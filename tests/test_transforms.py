@@ -8,7 +8,13 @@ import torch
 from monai.data import MetaTensor
 
 from bundle.errors import InputDataError
-from bundle.transforms import AxialSliceStackd, PercentileScaled, RandAxialSlicesd, RandTransposed, stack_adjacent_slices
+from bundle.transforms import (
+    AxialSliceStackd,
+    PercentileScaled,
+    RandAxialSlicesd,
+    RandTransposed,
+    stack_adjacent_slices,
+)
 
 
 def _volume(depth: int = 6) -> torch.Tensor:

@@ -7,7 +7,6 @@ import shutil
 import nibabel as nib
 import numpy as np
 import pytest
-
 from helpers import REPO_ROOT, run_bundle, tiny_overrides
 
 TRAIN = str(REPO_ROOT / "configs" / "train.json")
@@ -52,8 +51,14 @@ def test_evaluate_config_writes_metrics_panel_and_prediction(trained, tiny_datas
 
 
 def _inference_overrides(trained, out_dir, **extra):
-    base = {"bundle_root": str(REPO_ROOT), "ckpt_path": str(trained / "checkpoints" / "model.pt"),
-            "output_dir": str(out_dir), "progress": False, "precision": "fp32", "training_spacing": [4.0, 4.0, 4.0]}
+    base = {
+        "bundle_root": str(REPO_ROOT),
+        "ckpt_path": str(trained / "checkpoints" / "model.pt"),
+        "output_dir": str(out_dir),
+        "progress": False,
+        "precision": "fp32",
+        "training_spacing": [4.0, 4.0, 4.0],
+    }
     base["network_def#base_features"] = 4
     base.update(extra)
     return base
@@ -73,7 +78,9 @@ def test_inference_keeps_shape_affine_and_units_and_is_scale_equivariant(trained
     assert a.shape == src.shape
     np.testing.assert_allclose(a.affine, src.affine, atol=1e-4)
     assert abs(a.get_fdata().mean() / data.mean() - 1) < 0.2  # same units (Bq/mL), not normalised
-    np.testing.assert_allclose(b.get_fdata(), 1000 * a.get_fdata(), rtol=1e-4, atol=1e-3 * float(np.abs(b.get_fdata()).max()))
+    np.testing.assert_allclose(
+        b.get_fdata(), 1000 * a.get_fdata(), rtol=1e-4, atol=1e-3 * float(np.abs(b.get_fdata()).max())
+    )
     assert "2 denoised" in proc.stdout
 
 

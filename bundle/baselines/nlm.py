@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from skimage.restoration import denoise_nl_means
 
-from ..transforms.intensity import percentile_scale
+from .base import VoxelSize, filter_axial_slices
 
 __all__ = ["NonLocalMeans"]
 
@@ -21,18 +21,27 @@ class NonLocalMeans:
     """
 
     name = "nlm"
+    tuning_slices = 16  # slow: tuned on 16 evenly spaced brain slices per subject
     default_grid = [
         {"h": h, "patch_size": p, "patch_distance": d}
         for (p, d) in ((5, 6), (7, 9))
         for h in (0.03, 0.05, 0.08, 0.12, 0.18, 0.27)
     ]
 
-    def __call__(self, volume: np.ndarray, voxel_size_mm: tuple[float, float, float], h: float = 0.12,
-                 patch_size: int = 5, patch_distance: int = 6, slices: np.ndarray | None = None, **_: Any) -> np.ndarray:
-        scale = percentile_scale(volume)
-        normalised = volume.astype(np.float32) / scale
-        out = normalised.copy()
-        for z in (range(volume.shape[-1]) if slices is None else slices):
-            out[..., z] = denoise_nl_means(normalised[..., z], h=h, patch_size=patch_size,
-                                           patch_distance=patch_distance, fast_mode=True, preserve_range=True)
-        return out * scale
+    def __call__(
+        self,
+        volume: np.ndarray,
+        voxel_size_mm: VoxelSize,
+        h: float = 0.12,
+        patch_size: int = 5,
+        patch_distance: int = 6,
+        slices: np.ndarray | None = None,
+        **_: Any,
+    ) -> np.ndarray:
+        return filter_axial_slices(
+            volume,
+            slices,
+            lambda image: denoise_nl_means(
+                image, h=h, patch_size=patch_size, patch_distance=patch_distance, fast_mode=True, preserve_range=True
+            ),
+        )

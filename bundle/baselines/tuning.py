@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
-
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import nibabel as nib
 import numpy as np
@@ -55,6 +54,7 @@ def load_cases(items: Sequence[dict[str, Any]]) -> list[Case]:
 
     cases = []
     for item in items:
+
         def load(key: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
             if not item.get(key):
                 return None, None
@@ -65,15 +65,26 @@ def load_cases(items: Sequence[dict[str, Any]]) -> list[Case]:
         full, _ = load("label")
         mask, _ = load("mask")
         lesion, _ = load("lesion")
-        case = Case(item["subject"], low, full, (mask > 0.5) if mask is not None else estimate_support_mask(low),
-                    tuple(float(z) for z in zooms), None if lesion is None else lesion > 0)
+        case = Case(
+            item["subject"],
+            low,
+            full,
+            (mask > 0.5) if mask is not None else estimate_support_mask(low),
+            tuple(float(z) for z in zooms),
+            None if lesion is None else lesion > 0,
+        )
         case.identity = tuple(_file_key(item.get(k)) for k in ("image", "label", "mask"))
         cases.append(case)
     return cases
 
 
-def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]], cases: Sequence[Case],
-               slices_per_case: int | None = None, cache_file: str | Path | None = None) -> np.ndarray:
+def score_grid(
+    method: Callable[..., np.ndarray],
+    grid: Sequence[dict[str, Any]],
+    cases: Sequence[Case],
+    slices_per_case: int | None = None,
+    cache_file: str | Path | None = None,
+) -> np.ndarray:
     """PSNR (inside the mask) of `method(params)` for each grid point (rows) and case (columns).
 
     `slices_per_case` limits slow methods to that many evenly spaced brain slices per case. `cache_file` (JSON)
@@ -81,7 +92,9 @@ def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]]
     rewritten atomically after each case, so an interrupted tuning resumes where it stopped.
     """
     cache_path = Path(cache_file) if cache_file else None
-    stored: dict[str, float] = read_json(cache_path, "tuning score cache") if cache_path and cache_path.is_file() else {}
+    stored: dict[str, float] = (
+        read_json(cache_path, "tuning score cache") if cache_path and cache_path.is_file() else {}
+    )
     scores = np.zeros((len(grid), len(cases)))
     for j, case in enumerate(cases):
         scored_before = len(stored)
@@ -90,8 +103,12 @@ def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]]
             brain = np.flatnonzero(case.mask.reshape(-1, case.mask.shape[-1]).any(0))
             slices = brain[np.linspace(0, len(brain) - 1, min(slices_per_case, len(brain))).astype(int)]
         for i, params in enumerate(grid):
-            memo = (getattr(method, "name", repr(method)), json.dumps(params, sort_keys=True), case.identity,
-                    None if slices is None else tuple(int(z) for z in slices))
+            memo = (
+                getattr(method, "name", repr(method)),
+                json.dumps(params, sort_keys=True),
+                case.identity,
+                None if slices is None else tuple(int(z) for z in slices),
+            )
             key = json.dumps(memo)
             if case.identity and (memo in _SCORES or key in stored):
                 scores[i, j] = _SCORES[memo] = stored[key] = float(_SCORES.get(memo, stored.get(key)))
@@ -110,14 +127,18 @@ def score_grid(method: Callable[..., np.ndarray], grid: Sequence[dict[str, Any]]
     return scores
 
 
-def select_parameters(scores: np.ndarray, grid: Sequence[dict[str, Any]], train_columns: Sequence[int]) -> dict[str, Any]:
+def select_parameters(
+    scores: np.ndarray, grid: Sequence[dict[str, Any]], train_columns: Sequence[int]
+) -> dict[str, Any]:
     """The grid point with the best mean score over the training columns only."""
     if len(train_columns) == 0:
         raise ValueError("tuning needs at least one training subject")
     best = int(np.argmax(scores[:, list(train_columns)].mean(axis=1)))
     edge = grid_edge_keys(grid[best], grid)
     if edge:
-        logger.warning("tuning chose %s at the edge of the grid for %s: the optimum may lie outside it", grid[best], edge)
+        logger.warning(
+            "tuning chose %s at the edge of the grid for %s: the optimum may lie outside it", grid[best], edge
+        )
     return dict(grid[best])
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import InputDataError
 from ..io import read_json
 
-__all__ = ["DATALIST_KEYS", "OPTIONAL_KEYS", "load_datalist", "default_datalist", "subject_name"]
+__all__ = ["DATALIST_KEYS", "OPTIONAL_KEYS", "load_datalist", "subject_name"]
 
 DATALIST_KEYS = ("image", "label")
 OPTIONAL_KEYS = ("mask", "t1", "lesion", "truth")
@@ -36,7 +36,9 @@ def subject_name(path: str) -> str:
     return name
 
 
-def load_datalist(path: str | Path, section: str = "training", required: tuple[str, ...] = DATALIST_KEYS) -> list[dict[str, Any]]:
+def load_datalist(
+    path: str | Path, section: str = "training", required: tuple[str, ...] = DATALIST_KEYS
+) -> list[dict[str, Any]]:
     """Read and validate a datalist section; returns items with absolute paths and a `subject` id.
 
     Raises:
@@ -76,10 +78,3 @@ def load_datalist(path: str | Path, section: str = "training", required: tuple[s
         seen[item["subject"]] = i
         out.append(item)
     return out
-
-
-def default_datalist(dataset_dir: str | Path, preset: str = "quick", n_subjects: int = 9, seed: int = 0) -> str:
-    """The datalist of the simulated default dataset, simulating it first when it is missing."""
-    from ..simulation import ensure_dataset
-
-    return ensure_dataset(dataset_dir, preset=preset, n_subjects=n_subjects, seed=seed)

@@ -31,7 +31,9 @@ def content_hash(path: str) -> str:
     return _hash_file_content(str(path), Path(path).stat().st_mtime_ns)
 
 
-def assert_fold_isolation(train: list[dict], val: list[dict], test: list[dict], keys: tuple[str, ...] = ("image", "label")) -> None:
+def assert_fold_isolation(
+    train: list[dict], val: list[dict], test: list[dict], keys: tuple[str, ...] = ("image", "label")
+) -> None:
     """Refuse a fold whose test subject is in the training or validation data, by name or by image content."""
     test_names = {item["subject"] for item in test}
     for role, items in (("training", train), ("validation", val)):

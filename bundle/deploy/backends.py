@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..engine.checkpoint import load_network_weights
 from ..errors import ConfigValueError, InputDataError
+from ..weights import load_network_weights
 
 __all__ = ["BACKENDS", "OnnxModel", "load_model"]
 
@@ -47,8 +47,15 @@ class OnnxModel:
         return torch.from_numpy(out).to(x.device)
 
 
-def load_model(backend: str, network_def: torch.nn.Module, ckpt_path: str, torchscript_path: str, onnx_path: str,
-               device: torch.device | str = "cpu", channels_last: bool = False) -> Any:
+def load_model(
+    backend: str,
+    network_def: torch.nn.Module,
+    ckpt_path: str,
+    torchscript_path: str,
+    onnx_path: str,
+    device: torch.device | str = "cpu",
+    channels_last: bool = False,
+) -> Any:
     """The model to run for `backend`: 'torch' (network_def + weights), 'torchscript' or 'onnx'."""
     device = torch.device(device)
     if backend == "torch":

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 from monai.data import MetaTensor
@@ -15,6 +15,7 @@ from monai.data import MetaTensor
 from ..errors import one_line, root_cause
 from ..io import ensure_writable_dir
 from ..writers import AtomicNibabelWriter
+from .study_finder import StudyFolder
 
 __all__ = ["BatchInference", "StudyResult", "write_nifti_like"]
 
@@ -44,8 +45,8 @@ class BatchInference:
     """Denoise every study; a failing study is reported by name and skipped, the others complete.
 
     Args:
-        studies: items from `find_studies` ({"image", "name", "format"}).
-        preprocessing: transforms producing the network input `image` (1 + E, X, Y, Z) with invertible history.
+        dataset: the studies (a `StudyFolder`): `dataset.studies` lists them ({"image", "name", "format"}) and
+            `dataset[i]` is study i preprocessed into the network input `image` (1 + E, X, Y, Z) with invertible history.
         inferer: whole-volume inferer (e.g. StreamingSliceInferer).
         postprocessing: transforms mapping `pred` back to the input's space and units (Invertd).
         network: the model (torch module, TorchScript module or ONNX Runtime wrapper).
@@ -57,8 +58,7 @@ class BatchInference:
 
     def __init__(
         self,
-        studies: Sequence[dict[str, Any]],
-        preprocessing: Callable,
+        dataset: StudyFolder,
         inferer: Callable,
         postprocessing: Callable,
         network: Callable,
@@ -69,8 +69,7 @@ class BatchInference:
         progress: bool = True,
         on_study: Callable[[StudyResult], None] | None = None,
     ) -> None:
-        self.studies = list(studies)
-        self.preprocessing = preprocessing
+        self.dataset = dataset
         self.inferer = inferer
         self.postprocessing = postprocessing
         self.network = network
@@ -85,9 +84,10 @@ class BatchInference:
     def output_path(self, study: dict[str, Any]) -> Path:
         return self.output_dir / f"{study['name']}_denoised.nii.gz"
 
-    def denoise(self, study: dict[str, Any]) -> list[str]:
-        """Denoise one study and write its outputs; raises on any problem."""
-        data = self.preprocessing({"image": study["image"], "name": study["name"]})
+    def denoise(self, index: int) -> list[str]:
+        """Denoise study `index` and write its outputs; raises on any problem."""
+        study = self.dataset.studies[index]
+        data = self.dataset[index]
         image = data["image"]
         with torch.no_grad():
             pred = self.inferer(image[None].to(self.device), self.network)[0].cpu()
@@ -109,13 +109,17 @@ class BatchInference:
         if hasattr(self.network, "eval"):
             self.network.eval()
         self.results = []
-        for study in tqdm(self.studies, desc="denoising", unit="study", disable=not self.progress):
+        for index, study in enumerate(
+            tqdm(self.dataset.studies, desc="denoising", unit="study", disable=not self.progress)
+        ):
             start = time.perf_counter()
             if self.output_path(study).exists() and not self.overwrite:
-                self.results.append(StudyResult(study["name"], "skipped", 0.0, [], "output exists (set overwrite to redo)"))
+                self.results.append(
+                    StudyResult(study["name"], "skipped", 0.0, [], "output exists (set overwrite to redo)")
+                )
                 continue
             try:
-                outputs = self.denoise(study)
+                outputs = self.denoise(index)
                 self.results.append(StudyResult(study["name"], "ok", time.perf_counter() - start, outputs))
             except Exception as exc:  # noqa: BLE001 - one bad study must not stop the batch
                 message = one_line(root_cause(exc))
@@ -132,8 +136,10 @@ class BatchInference:
 
     def _summary(self) -> None:
         ok = [r for r in self.results if r.status == "ok"]
-        lines = [f"inference: {len(ok)} denoised, {sum(r.status == 'skipped' for r in self.results)} skipped, "
-                 f"{sum(r.status == 'failed' for r in self.results)} failed, output in {self.output_dir}"]
+        lines = [
+            f"inference: {len(ok)} denoised, {sum(r.status == 'skipped' for r in self.results)} skipped, "
+            f"{sum(r.status == 'failed' for r in self.results)} failed, output in {self.output_dir}"
+        ]
         for r in self.results:
             detail = ", ".join(r.outputs) if r.status == "ok" else r.message
             lines.append(f"  {r.status:7s} {r.name} ({r.seconds:.1f} s): {detail}")

@@ -65,7 +65,9 @@ def _quantise(slice_values: np.ndarray) -> tuple[np.ndarray, float]:
     return stored, slope
 
 
-def write_denoised_series(study: dict[str, Any], prediction: Any, output_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+def write_denoised_series(
+    study: dict[str, Any], prediction: Any, output_dir: str | os.PathLike, overwrite: bool = False
+) -> Path:
     """Write `prediction` (1, X, Y, Z) MetaTensor in the input's space as `<output_dir>/<name>_denoised_dicom/`."""
     folder = Path(study["image"])
     target = Path(output_dir) / f"{study['name']}_denoised_dicom"

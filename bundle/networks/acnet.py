@@ -39,8 +39,14 @@ class AutoContextNet(nn.Module):
         deep_supervision: in training mode, return the list of every stage's estimate.
     """
 
-    def __init__(self, in_channels: int = 2, num_stages: int = 3, convs_per_stage: int = 4, features: int = 64,
-                 deep_supervision: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int = 2,
+        num_stages: int = 3,
+        convs_per_stage: int = 4,
+        features: int = 64,
+        deep_supervision: bool = True,
+    ) -> None:
         super().__init__()
         if num_stages < 1 or convs_per_stage < 1 or in_channels < 1:
             raise ValueError("AC-Net: in_channels, num_stages and convs_per_stage must be >= 1")

@@ -108,7 +108,9 @@ class ResidualUNet2p5D(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.bottleneck = _Stage(channels, widths[num_poolings], convs_per_stage)
         channels = widths[num_poolings]
-        self.upsample = UpSample(spatial_dims=2, scale_factor=2, mode="nontrainable", interp_mode="bilinear", align_corners=False)
+        self.upsample = UpSample(
+            spatial_dims=2, scale_factor=2, mode="nontrainable", interp_mode="bilinear", align_corners=False
+        )
         self.decoder = nn.ModuleList()
         for level in reversed(range(num_poolings)):
             in_ch = channels + (widths[level] if concat_skips else 0)

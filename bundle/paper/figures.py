@@ -43,7 +43,9 @@ def boxplots(values: Mapping[str, Mapping[str, Sequence[float]]], path: str | Pa
     for ax, metric in zip(np.atleast_1d(axes), metrics):
         methods = list(values[metric])
         data = [values[metric][m] for m in methods]
-        ax.boxplot(data, showmeans=True, meanprops={"marker": "D", "markerfacecolor": "green", "markeredgecolor": "green"})
+        ax.boxplot(
+            data, showmeans=True, meanprops={"marker": "D", "markerfacecolor": "green", "markeredgecolor": "green"}
+        )
         ax.set_xticks(range(1, len(methods) + 1), methods, rotation=30, ha="right", fontsize=8)
         ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
@@ -51,8 +53,9 @@ def boxplots(values: Mapping[str, Mapping[str, Sequence[float]]], path: str | Pa
     return _save(fig, path, caption)
 
 
-def per_subject(values: Mapping[str, Mapping[str, Sequence[float]]], subjects: Sequence[str], path: str | Path,
-                caption: str) -> Path:
+def per_subject(
+    values: Mapping[str, Mapping[str, Sequence[float]]], subjects: Sequence[str], path: str | Path, caption: str
+) -> Path:
     """Fig. 5 analogue: every method's score for every leave-one-out test subject."""
     plt = _plt()
     metrics = list(values)
@@ -82,8 +85,14 @@ def _lesion_box(lesion: np.ndarray | None, shape: tuple[int, int], margin: int =
     return slice(int(lo[0]), int(lo[0]) + size), slice(int(lo[1]), int(lo[1]) + size)
 
 
-def slice_panels(images: Mapping[str, np.ndarray], reference: np.ndarray, lesion: np.ndarray | None, title: str,
-                 paths: Mapping[str, str | Path], caption: str) -> dict[str, Path]:
+def slice_panels(
+    images: Mapping[str, np.ndarray],
+    reference: np.ndarray,
+    lesion: np.ndarray | None,
+    title: str,
+    paths: Mapping[str, str | Path],
+    caption: str,
+) -> dict[str, Path]:
     """Figs. 6-8 analogues for one axial slice: images, a zoom on the lesion, and |image - full dose| maps.
 
     images: method -> 2D slice (the full-dose reference first is added automatically).
@@ -114,8 +123,14 @@ def slice_panels(images: Mapping[str, np.ndarray], reference: np.ndarray, lesion
     return out
 
 
-def ablation_bars(results: Mapping[str, Mapping[str, Sequence[float]]], metric: str, path: str | Path, title: str,
-                  caption: str, baseline: Mapping[str, float] | None = None) -> Path:
+def ablation_bars(
+    results: Mapping[str, Mapping[str, Sequence[float]]],
+    metric: str,
+    path: str | Path,
+    title: str,
+    caption: str,
+    baseline: Mapping[str, float] | None = None,
+) -> Path:
     """Mean (bars) and per-fold values (dots) of one metric for every variant of a study."""
     plt = _plt()
     variants = list(results)
@@ -140,7 +155,9 @@ def ablation_bars(results: Mapping[str, Mapping[str, Sequence[float]]], metric: 
     return _save(fig, path, caption)
 
 
-def loss_curves(curves: Mapping[str, Mapping[int, float]], path: str | Path, title: str, ylabel: str, caption: str) -> Path:
+def loss_curves(
+    curves: Mapping[str, Mapping[int, float]], path: str | Path, title: str, ylabel: str, caption: str
+) -> Path:
     """Fig. 9 analogue: a per-epoch curve (mean over folds) for every variant."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 3.8))

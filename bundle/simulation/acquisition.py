@@ -17,12 +17,21 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .presets import SimulationConfig
 from .projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel, fwhm_to_sigma
 
-__all__ = ["Acquisition", "simulate_acquisition", "poisson_counts", "thin_counts"]
+__all__ = ["Acquisition", "ScannerModel", "simulate_acquisition", "poisson_counts", "thin_counts"]
 
 SCATTER_FWHM_MM = 150.0  # width of the smooth scatter distribution in the sinogram
+
+
+@dataclass(frozen=True)
+class ScannerModel:
+    """The physics of the simulated scanner: resolution and the background fractions of the prompts."""
+
+    detector_fwhm_mm: float  # in-plane resolution of the data model
+    axial_fwhm_mm: float  # axial resolution of the data model
+    scatter_fraction: float  # scatter / prompts
+    randoms_fraction: float  # randoms / prompts
 
 
 @dataclass
@@ -46,31 +55,40 @@ def _to_stack(volume: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def simulate_acquisition(
-    activity: np.ndarray, mu_map_per_cm: np.ndarray, projector: ParallelBeamProjector, config: SimulationConfig,
+    activity: np.ndarray,
+    mu_map_per_cm: np.ndarray,
+    projector: ParallelBeamProjector,
+    voxel_size_mm: tuple[float, float, float],
+    scanner: ScannerModel,
     count_level: float,
+    model_psf: bool = True,
 ) -> Acquisition:
-    """Expected prompts of a subject at full dose, with its reconstruction model."""
+    """Expected prompts of a subject at full dose, with its reconstruction model (with the PSF when `model_psf`)."""
     device = projector.device
-    vox = config.geometry.voxel_size_mm
+    vox = voxel_size_mm
     x = _to_stack(activity, device)
     mu = _to_stack(mu_map_per_cm, device) / 10.0  # 1/cm -> 1/mm: line integrals are in mm
     attenuation = torch.exp(-projector.A(mu))
-    blur = GaussianBlur3d((config.detector_fwhm_mm, config.axial_fwhm_mm), vox)
+    blur = GaussianBlur3d((scanner.detector_fwhm_mm, scanner.axial_fwhm_mm), vox)
     geometric = attenuation * projector.A(blur.A(x))
-    trues_fraction = 1.0 - config.scatter_fraction - config.randoms_fraction
+    trues_fraction = 1.0 - scanner.scatter_fraction - scanner.randoms_fraction
     sensitivity = float(count_level * trues_fraction / float(geometric.sum()))
     trues = sensitivity * geometric
 
     bin_mm = projector.bin_size_mm
     sigma_bins = fwhm_to_sigma(SCATTER_FWHM_MM) / bin_mm
-    scatter_np = ndimage.gaussian_filter(trues.cpu().numpy(), sigma=(1.0, 4.0, sigma_bins), mode=("nearest", "wrap", "constant"))
+    scatter_np = ndimage.gaussian_filter(
+        trues.cpu().numpy(), sigma=(1.0, 4.0, sigma_bins), mode=("nearest", "wrap", "constant")
+    )
     scatter = torch.from_numpy(scatter_np.astype(np.float32)).to(device)
-    scatter *= config.scatter_fraction * count_level / max(float(scatter.sum()), 1e-12)
+    scatter *= scanner.scatter_fraction * count_level / max(float(scatter.sum()), 1e-12)
     per_slice = trues.sum(dim=(1, 2), keepdim=True)
-    randoms = per_slice / per_slice.sum() * config.randoms_fraction * count_level / (projector.n_views * projector.n_bins)
+    randoms = (
+        per_slice / per_slice.sum() * scanner.randoms_fraction * count_level / (projector.n_views * projector.n_bins)
+    )
     background = scatter + randoms.expand_as(trues)
 
-    recon_blur = blur if config.recon.model_psf else None
+    recon_blur = blur if model_psf else None
     # the data model always blurs; the standard-OSEM reconstruction model only when model_psf is set
     recon_model = PETSystemModel(projector, sensitivity * attenuation, recon_blur)
     return Acquisition(trues, background, recon_model, sensitivity, float(count_level))

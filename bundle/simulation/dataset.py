@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import platform
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -27,10 +26,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import __version__
 from ..errors import InputDataError, OutputExistsError
 from ..io import ensure_writable_dir, file_sha256, read_json, save_nifti, write_json
-from .acquisition import poisson_counts, simulate_acquisition, thin_counts
+from ..provenance import versions
+from .acquisition import ScannerModel, poisson_counts, simulate_acquisition, thin_counts
 from .osem import osem, postfilter
 from .phantom import Subject, make_subject
 from .presets import SimulationConfig
@@ -91,7 +90,18 @@ def simulate_subject_volumes(
     spread = config.count_spread
     factor = math.exp(count_rng.uniform(math.log(1 - spread), math.log(1 + spread))) if spread > 0 else 1.0
     count_level = config.full_dose_counts * factor * subject.info.get("slab_activity_fraction", 1.0)
-    acq = simulate_acquisition(subject.activity, subject.mu_map, projector, config, count_level)
+    scanner = ScannerModel(
+        config.detector_fwhm_mm, config.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
+    )
+    acq = simulate_acquisition(
+        subject.activity,
+        subject.mu_map,
+        projector,
+        config.geometry.voxel_size_mm,
+        scanner,
+        count_level,
+        model_psf=config.recon.model_psf,
+    )
     full_counts = poisson_counts(acq.expected_prompts, count_rng)
     rec = config.recon
     vox = config.geometry.voxel_size_mm
@@ -135,8 +145,10 @@ def crop_to_slab(subject: Subject, config: SimulationConfig) -> Subject:
     affine = subject.affine.copy()
     affine[:3, 3] = affine[:3, :3] @ np.array([0.0, 0.0, keep.start]) + affine[:3, 3]
     info = dict(subject.info, slab=[keep.start, keep.stop], slab_activity_fraction=round(fraction, 6))
-    arrays = {name: np.ascontiguousarray(getattr(subject, name)[..., keep])
-              for name in ("activity", "t1", "brain_mask", "lesion_mask", "mu_map")}
+    arrays = {
+        name: np.ascontiguousarray(getattr(subject, name)[..., keep])
+        for name in ("activity", "t1", "brain_mask", "lesion_mask", "mu_map")
+    }
     return Subject(subject_id=subject.subject_id, affine=affine, info=info, **arrays)
 
 
@@ -157,8 +169,9 @@ def _is_complete(out: Path, sid: str, settings_hash: str) -> bool:
     return all((out / rel).is_file() for rel in record.get("files", {}).values())
 
 
-def _write_subject(out: Path, sid: str, volumes: dict, affine: np.ndarray, info: dict, settings_hash: str,
-                   overwrite: bool) -> dict:
+def _write_subject(
+    out: Path, sid: str, volumes: dict, affine: np.ndarray, info: dict, settings_hash: str, overwrite: bool
+) -> dict:
     files = {}
     for name, array in volumes.items():
         rel = f"{sid}/{sid}_{name}.nii.gz"
@@ -199,22 +212,6 @@ def _datalist(out: Path, records: list[dict], drf: float, config: SimulationConf
         "preset": config.preset,
         "numTraining": len(items),
         "training": items,
-    }
-
-
-def _versions() -> dict[str, str]:
-    import monai
-    import nilearn
-    import scipy
-
-    return {
-        "bundle": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "torch": torch.__version__,
-        "monai": monai.__version__,
-        "nilearn": nilearn.__version__,
     }
 
 
@@ -261,7 +258,7 @@ def simulate_dataset(
         "seed": config.seed,
         "subjects": {r["subject"]: r["info"] for r in records},
         "files": {r["subject"]: r["sha256"] for r in records},
-        "versions": _versions(),
+        "versions": versions("nilearn"),
         "device": str(device),
         "seconds_per_subject_this_run": timings,
     }

@@ -128,7 +128,9 @@ def _warp_coordinates(geometry: Geometry, tissue: TissueModel, rng: np.random.Ge
     grids = np.meshgrid(*[(np.arange(n) - (n - 1) / 2.0) * v for n, v in zip(shape, vox)], indexing="ij")
     p = np.stack([g.astype(np.float32) for g in grids])  # (3, x, y, z) mm from grid centre
 
-    angles = np.clip(rng.normal(0.0, tissue.rotation_sd_deg, 3), -2 * tissue.rotation_sd_deg, 2 * tissue.rotation_sd_deg)
+    angles = np.clip(
+        rng.normal(0.0, tissue.rotation_sd_deg, 3), -2 * tissue.rotation_sd_deg, 2 * tissue.rotation_sd_deg
+    )
     scales = rng.uniform(*tissue.scaling_range, size=3)
     translation = rng.normal(0.0, tissue.translation_sd_mm, 3)
     inv = np.linalg.inv(_rotation(np.deg2rad(angles)) @ np.diag(scales)).astype(np.float32)
@@ -141,8 +143,11 @@ def _warp_coordinates(geometry: Geometry, tissue: TissueModel, rng: np.random.Ge
     world = q + centre.astype(np.float32)[:, None, None, None]
     inv_aff = np.linalg.inv(mni["affine"]).astype(np.float32)
     coords = np.einsum("ij,j...->i...", inv_aff[:3, :3], world) + inv_aff[:3, 3][:, None, None, None]
-    params = {"rotation_deg": angles.round(3).tolist(), "scaling": scales.round(4).tolist(),
-              "translation_mm": translation.round(3).tolist()}
+    params = {
+        "rotation_deg": angles.round(3).tolist(),
+        "scaling": scales.round(4).tolist(),
+        "translation_mm": translation.round(3).tolist(),
+    }
     return coords, params
 
 
@@ -161,8 +166,17 @@ def _shells(brain: np.ndarray, voxel_mm: tuple, rng: np.random.Generator) -> dic
 
 
 def _add_lesion(
-    act: np.ndarray, t1: np.ndarray, lesion: np.ndarray, tissue_mask: np.ndarray, inside_dist: np.ndarray,
-    geometry: Geometry, tissue: TissueModel, gm_act: float, wm_act: float, t1_wm: float, rng: np.random.Generator,
+    act: np.ndarray,
+    t1: np.ndarray,
+    lesion: np.ndarray,
+    tissue_mask: np.ndarray,
+    inside_dist: np.ndarray,
+    geometry: Geometry,
+    tissue: TissueModel,
+    gm_act: float,
+    wm_act: float,
+    t1_wm: float,
+    rng: np.random.Generator,
 ) -> dict:
     """Insert one glioblastoma-like lesion in place; returns its description."""
     vox = np.asarray(geometry.voxel_size_mm)
@@ -209,21 +223,25 @@ def _add_lesion(
     }
 
 
-def make_subject(subject_id: str, geometry: Geometry, rng: np.random.Generator, tissue: TissueModel | None = None) -> Subject:
+def make_subject(
+    subject_id: str, geometry: Geometry, rng: np.random.Generator, tissue: TissueModel | None = None
+) -> Subject:
     """Build one subject on `geometry` from the MNI152 templates, using only `rng` for randomness."""
     tissue = tissue or TissueModel()
     mni = load_mni_templates()
     coords, warp_params = _warp_coordinates(geometry, tissue, rng, mni)
 
-    def warp(name: str) -> np.ndarray:
-        return ndimage.map_coordinates(mni[name], coords, order=1, mode="constant", cval=0.0, prefilter=False)
-
-    gm, wm = np.clip(warp("gm"), 0, 1), np.clip(warp("wm"), 0, 1)
+    warped = {
+        name: ndimage.map_coordinates(mni[name], coords, order=1, mode="constant", cval=0.0, prefilter=False)
+        for name in ("gm", "wm", "brain", "t1")
+    }
+    del coords
+    gm, wm = np.clip(warped["gm"], 0, 1), np.clip(warped["wm"], 0, 1)
     total = np.maximum(gm + wm, 1.0)
     gm, wm = gm / total, wm / total
-    brain = warp("brain") > 0.5
-    t1_template = warp("t1")
-    del coords
+    brain = warped["brain"] > 0.5
+    t1_template = warped.pop("t1")
+    del warped
     gm *= brain
     wm *= brain
     csf_in = np.clip(1.0 - gm - wm, 0.0, 1.0) * brain

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any, Hashable, Mapping
 
 import numpy as np
 import torch
@@ -22,7 +22,9 @@ def source_name(data: Any, default: str = "input") -> str:
     return str(name[0] if isinstance(name, (list, tuple)) and name else name)
 
 
-def stack_adjacent_slices(volume: torch.Tensor, num_slices: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
+def stack_adjacent_slices(
+    volume: torch.Tensor, num_slices: int, start: int = 0, stop: int | None = None
+) -> torch.Tensor:
     """Stack adjacent axial slices as channels, replicating the edge slice at the volume's ends.
 
     Args:
@@ -58,7 +60,9 @@ class AxialSliceStackd(MapTransform):
             volume = d[key]
             stacked = stack_adjacent_slices(torch.as_tensor(volume), self.num_slices)
             if isinstance(volume, MetaTensor):
-                stacked = MetaTensor(stacked, meta=dict(volume.meta), applied_operations=list(volume.applied_operations))
+                stacked = MetaTensor(
+                    stacked, meta=dict(volume.meta), applied_operations=list(volume.applied_operations)
+                )
             d[key] = stacked
         return d
 

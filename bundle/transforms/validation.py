@@ -57,9 +57,13 @@ class CheckPETVolumesd(MapTransform):
             spatial = shape[1:] if len(shape) >= 1 else shape
             if len(shape) == 3 or (len(shape) == 4 and 1 in shape[1:] and shape[0] == 1):
                 raise InputDataError(f"{name}: is a 2D image (shape {spatial}); a 3D volume is needed")
-            raise InputDataError(f"{name}: has shape {shape} (channels first); one 3D volume is needed, not several frames")
+            raise InputDataError(
+                f"{name}: has shape {shape} (channels first); one 3D volume is needed, not several frames"
+            )
         if shape[-1] < self.min_slices:
-            raise InputDataError(f"{name}: has {shape[-1]} axial slices; the 2.5D stack needs at least {self.min_slices}")
+            raise InputDataError(
+                f"{name}: has {shape[-1]} axial slices; the 2.5D stack needs at least {self.min_slices}"
+            )
         values = torch.as_tensor(img)
         if not bool(torch.isfinite(values).all()):
             raise InputDataError(f"{name}: contains NaN or Inf values")
@@ -68,7 +72,9 @@ class CheckPETVolumesd(MapTransform):
             if vmax <= 0:
                 raise InputDataError(f"{name}: is all zero or negative; a PET activity image is needed")
             if vmin < -0.05 * vmax:
-                raise InputDataError(f"{name}: has negative values down to {vmin:.4g} (peak {vmax:.4g}); PET activity must be non-negative")
+                raise InputDataError(
+                    f"{name}: has negative values down to {vmin:.4g} (peak {vmax:.4g}); PET activity must be non-negative"
+                )
         if key in self.mask_keys:
             m = values > 0
             if not bool(m.any()):
@@ -90,7 +96,9 @@ class CheckPETVolumesd(MapTransform):
             img = d[key]
             name = source_name(img, str(key))
             if tuple(img.shape[1:]) != tuple(ref.shape[1:]):
-                raise InputDataError(f"{name}: shape {tuple(img.shape[1:])} differs from {ref_name} shape {tuple(ref.shape[1:])}")
+                raise InputDataError(
+                    f"{name}: shape {tuple(img.shape[1:])} differs from {ref_name} shape {tuple(ref.shape[1:])}"
+                )
             aff = _affine(img)
             if aff is not None and ref_aff is not None and not np.allclose(aff, ref_aff, atol=self.tol):
                 sp, ref_sp = np.linalg.norm(aff[:3, :3], axis=0), np.linalg.norm(ref_aff[:3, :3], axis=0)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from monai.data import Dataset
 
 from ..errors import InputDataError
 
-__all__ = ["find_studies", "is_dicom_file", "study_name"]
+__all__ = ["StudyFolder", "find_studies", "is_dicom_file", "study_name"]
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -44,10 +46,10 @@ def find_studies(input_path: str | Path | None) -> list[dict[str, Any]]:
     Returns items {"image": path, "name": output name, "format": "nifti" | "dicom"}, sorted by name.
     """
     if input_path is None or str(input_path) == "":
-        raise InputDataError("setting input_dir: no input folder given (use --input_dir IN)")
+        raise InputDataError("setting dataset_dir (input_dir): no input folder given (use --dataset_dir IN)")
     root = Path(input_path)
     if not root.exists():
-        raise InputDataError(f"setting input_dir: {root} does not exist")
+        raise InputDataError(f"setting dataset_dir (input_dir): {root} does not exist")
     if root.is_file():
         fmt = "dicom" if is_dicom_file(root) else "nifti"
         return [{"image": str(root), "name": study_name(root), "format": fmt}]
@@ -62,9 +64,38 @@ def find_studies(input_path: str | Path | None) -> list[dict[str, Any]]:
         elif entry.is_dir() and _is_dicom_folder(entry):
             studies.append({"image": str(entry), "name": study_name(entry), "format": "dicom"})
     if not studies:
-        raise InputDataError(f"setting input_dir: {root} holds no NIfTI file and no DICOM series folder")
+        raise InputDataError(f"setting dataset_dir (input_dir): {root} holds no NIfTI file and no DICOM series folder")
     names = [s["name"] for s in studies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise InputDataError(f"setting input_dir: several studies would be written as {duplicates} (e.g. x.nii and x.nii.gz)")
+        raise InputDataError(
+            f"setting dataset_dir (input_dir): several studies would be written as {duplicates} (e.g. x.nii and x.nii.gz)"
+        )
     return studies
+
+
+class StudyFolder(Dataset):
+    """The studies of an input folder as a MONAI dataset: item i is study i after `transform`.
+
+    The folder is listed on first use (not when the config is parsed), so a workflow can be built and checked
+    (`check_properties`) before its input exists. `studies` gives the raw items ({"image", "name", "format"}).
+    """
+
+    def __init__(self, dataset_dir: str | Path | None, transform: Callable | None = None) -> None:
+        self.dataset_dir = dataset_dir
+        self._studies: list[dict[str, Any]] | None = None
+        super().__init__(data=[], transform=transform)
+
+    @property
+    def studies(self) -> list[dict[str, Any]]:
+        if self._studies is None:
+            self._studies = find_studies(self.dataset_dir)
+            self.data = self._studies
+        return self._studies
+
+    def __len__(self) -> int:
+        return len(self.studies)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        self.studies  # noqa: B018 - list the folder on first use
+        return super().__getitem__(index)

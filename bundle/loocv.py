@@ -13,37 +13,22 @@ skips complete folds and resumes an interrupted one from its last epoch.
 from __future__ import annotations
 
 import gc
-import json
 import logging
-import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .engine.tracking import flatten_config
-from .errors import ConfigValueError, InputDataError
-from .evaluation import format_table, write_csv
+from .errors import ConfigValueError
 from .io import ensure_writable_dir, read_json, write_json, write_text
+from .mlflow_tracking import TrackingStore, default_tracking_uri, flatten_config
+from .tables import format_table, write_csv
 
-__all__ = ["CrossValidation", "default_tracking_uri", "summarise"]
+__all__ = ["CrossValidation", "summarise"]
 
 logger = logging.getLogger(__name__)
 METRICS = ("nrmse", "psnr", "ssim")
-
-
-def default_tracking_uri(output_dir: str | Path) -> str:
-    """A SQLite tracking store under the output folder (MLflow's recommended local backend)."""
-    from monai.utils import path_to_sqlite_uri
-
-    return path_to_sqlite_uri(str(Path(output_dir).resolve() / "mlruns.db"))
-
-
-def _mlflow_key(key: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "_-./ " else "." for c in key)
-    return cleaned[:250]
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -92,9 +77,18 @@ class CrossValidation:
         self.experiment_name = experiment_name
         self.baselines = list(baselines)
         self.progress = progress
+        self._store: TrackingStore | None = None
+
+    @property
+    def store(self) -> TrackingStore:
+        """The MLflow experiment every fold and the summary are logged to."""
+        if self._store is None:
+            self._store = TrackingStore(self.tracking_uri, self.experiment_name)
+        return self._store
 
     # -- configuration -------------------------------------------------------------------------------
-    def _workflow(self, files: Sequence[str], fold: int, workflow_type: str | None, **extra: Any):
+    def workflow(self, files: Sequence[str], fold: int, workflow_type: str | None = None, **extra: Any):
+        """A ConfigWorkflow of `files` for fold `fold` with this study's overrides (plus `extra`)."""
         from monai.bundle import ConfigWorkflow
 
         overrides = dict(self.overrides)
@@ -114,60 +108,10 @@ class CrossValidation:
         """Subject ids in datalist order (fold k tests subject k)."""
         from .data import load_datalist
 
-        wf = self._workflow(self.config_files, 0, None)
+        wf = self.workflow(self.config_files, 0, None)
         wf.initialize()
         items = load_datalist(wf.parser.get_parsed_content("datalist_file"))
         return [item["subject"] for item in items]
-
-    # -- MLflow ----------------------------------------------------------------------------------------
-    def _client(self):
-        import mlflow
-
-        return mlflow.MlflowClient(tracking_uri=self.tracking_uri)
-
-    def _experiment_id(self, client) -> str:
-        from monai.utils import path_to_uri
-
-        exp = client.get_experiment_by_name(self.experiment_name)
-        if exp is not None:
-            return exp.experiment_id
-        location = None
-        if self.tracking_uri.startswith("sqlite:///"):
-            location = path_to_uri(Path(self.tracking_uri[len("sqlite:///"):]).parent / "mlruns")
-        try:
-            return client.create_experiment(self.experiment_name, artifact_location=location)
-        except Exception:  # noqa: BLE001 - created concurrently by a parallel fold job
-            time.sleep(1.0)
-            return client.get_experiment_by_name(self.experiment_name).experiment_id
-
-    def _run(self, client, run_name: str, create: bool = True):
-        exp_id = self._experiment_id(client)
-        runs = client.search_runs([exp_id], filter_string=f"attributes.run_name = '{run_name}'")
-        active = [r for r in runs if r.info.status != "FINISHED"]
-        if active:
-            return active[0]
-        if runs and not create:
-            return runs[0]
-        return client.create_run(exp_id, run_name=run_name)
-
-    @staticmethod
-    def _log_params(client, run_id: str, params: dict[str, str]) -> None:
-        from mlflow.entities import Param
-
-        existing = client.get_run(run_id).data.params
-        fresh = [Param(_mlflow_key(k), str(v)[:6000]) for k, v in params.items() if _mlflow_key(k) not in existing]
-        for i in range(0, len(fresh), 100):
-            client.log_batch(run_id, params=fresh[i : i + 100])
-
-    @staticmethod
-    def _log_metrics_once(client, run_id: str, metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
-
-        logged = client.get_run(run_id).data.metrics
-        now = int(time.time() * 1000)
-        fresh = [Metric(k, float(v), now, 0) for k, v in metrics.items() if k not in logged and math.isfinite(float(v))]
-        if fresh:
-            client.log_batch(run_id, metrics=fresh)
 
     # -- folds -----------------------------------------------------------------------------------------
     def fold_result_path(self, fold: int) -> Path:
@@ -180,23 +124,22 @@ class CrossValidation:
             logger.info("fold %d already complete: %s", fold, done)
             return read_json(done, "fold result")
         start = time.perf_counter()
-        train_wf = self._workflow(self.config_files, fold, None)
+        train_wf = self.workflow(self.config_files, fold, None)
         train_wf.initialize()
         split = train_wf.parser.get_parsed_content("split")  # checks fold isolation
         run_name = train_wf.parser.get_parsed_content("tracking#run_name")
-        client = self._client()
-        run = self._run(client, run_name)
-        self._log_params(client, run.info.run_id, flatten_config(train_wf.parser.config, prefix="config."))
-        client.set_tag(run.info.run_id, "fold", str(fold))
-        client.set_tag(run.info.run_id, "test_subject", split["test_subject"])
+        run_id = self.store.run(run_name)
+        self.store.log_params(run_id, flatten_config(train_wf.parser.config, prefix="config."))
+        self.store.set_tags(run_id, {"fold": fold, "test_subject": split["test_subject"]})
         train_wf.run()
         train_wf.finalize()
         train_seconds = time.perf_counter() - start
         del train_wf
         gc.collect()
 
-        eval_wf = self._workflow([*self.config_files, self.evaluate_file], fold, None,
-                                 baselines=self.baselines, overwrite=True)
+        eval_wf = self.workflow(
+            [*self.config_files, self.evaluate_file], fold, None, baselines=self.baselines, overwrite=True
+        )
         eval_wf.initialize()
         rows = eval_wf.run()[-1]
         config_snapshot = eval_wf.parser.config
@@ -206,21 +149,30 @@ class CrossValidation:
         fold_dir = self.output_dir / f"fold{fold}"
         row = dict(rows[0])
         row.update({"fold": fold, "train_seconds": round(train_seconds, 1)})
-        self._log_metrics_once(client, run.info.run_id,
-                               {f"test_{k}": v for k, v in row.items() if isinstance(v, float)})
+        self.store.log_metrics_once(run_id, {f"test_{k}": v for k, v in row.items() if isinstance(v, float)})
         write_json(config_snapshot, fold_dir / "config.json", overwrite=True)
-        for artifact, sub in ((fold_dir / "config.json", "config"), (fold_dir / "checkpoints" / "best.pt", "checkpoints"),
-                              (fold_dir / "checkpoints" / "model.pt", "checkpoints"),
-                              (fold_dir / "checkpoints" / "history.csv", "metrics"),
-                              (fold_dir / "eval" / "metrics_per_subject.csv", "metrics"),
-                              (fold_dir / "eval" / "metrics_per_slice.csv", "metrics"),
-                              (fold_dir / "eval" / "panels" / f"{split['test_subject']}.png", "figures")):
-            if artifact.is_file():
-                client.log_artifact(run.info.run_id, str(artifact), sub)
-        client.set_terminated(run.info.run_id, "FINISHED")
-        result = {"fold": fold, "test_subject": split["test_subject"], "run_id": run.info.run_id, "metrics": row,
-                  "validation_subjects": [i["subject"] for i in split["val"]],
-                  "training_subjects": [i["subject"] for i in split["train"]]}
+        checkpoints, evaluation = fold_dir / "checkpoints", fold_dir / "eval"
+        self.store.log_artifacts(
+            run_id,
+            [
+                (fold_dir / "config.json", "config"),
+                (checkpoints / "best.pt", "checkpoints"),
+                (checkpoints / "model.pt", "checkpoints"),
+                (checkpoints / "history.csv", "metrics"),
+                (evaluation / "metrics_per_subject.csv", "metrics"),
+                (evaluation / "metrics_per_slice.csv", "metrics"),
+                (evaluation / "panels" / f"{split['test_subject']}.png", "figures"),
+            ],
+        )
+        self.store.finish(run_id)
+        result = {
+            "fold": fold,
+            "test_subject": split["test_subject"],
+            "run_id": run_id,
+            "metrics": row,
+            "validation_subjects": [i["subject"] for i in split["val"]],
+            "training_subjects": [i["subject"] for i in split["train"]],
+        }
         write_json(result, done, overwrite=False)
         logger.info("fold %d (%s) done in %.0f s", fold, split["test_subject"], time.perf_counter() - start)
         return result
@@ -250,14 +202,10 @@ class CrossValidation:
         table = format_table([*rows, mean_row, sd_row], columns)
         write_text(table + "\n", self.output_dir / "summary.md", overwrite=True)
         print(table, flush=True)
-        client = self._client()
-        exp_id = self._experiment_id(client)
-        for old in client.search_runs([exp_id], filter_string="attributes.run_name = 'summary'"):
-            client.delete_run(old.info.run_id)  # the summary is derived: replace it, never append to it
-        run = client.create_run(exp_id, run_name="summary")
-        self._log_metrics_once(client, run.info.run_id,
-                               {f"{k}_{s}": v[s] for k, v in stats.items() for s in ("mean", "sd")})
-        for artifact in ("summary_per_subject.csv", "summary.md"):
-            client.log_artifact(run.info.run_id, str(self.output_dir / artifact))
-        client.set_terminated(run.info.run_id, "FINISHED")
+        run_id = self.store.replace_run("summary")  # the summary is derived: replace it, never append to it
+        self.store.log_metrics_once(run_id, {f"{k}_{s}": v[s] for k, v in stats.items() for s in ("mean", "sd")})
+        self.store.log_artifacts(
+            run_id, [(self.output_dir / "summary_per_subject.csv", None), (self.output_dir / "summary.md", None)]
+        )
+        self.store.finish(run_id)
         return {"rows": rows, "stats": stats, "table": table}

@@ -7,19 +7,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from .engine.checkpoint import load_network_weights
-from .io import atomic_path, read_json
+from ..io import atomic_path, read_json
+from ..weights import load_network_weights
 
 __all__ = ["load_inference_network", "export_torchscript", "export_onnx", "relative_max_difference"]
 
 logger = logging.getLogger(__name__)
 
 
-def load_inference_network(config_file: str = "configs/inference.json", ckpt_path: str | None = None,
-                           overrides: dict[str, Any] | None = None) -> torch.nn.Module:
+def load_inference_network(
+    config_file: str = "configs/inference.json", ckpt_path: str | None = None, overrides: dict[str, Any] | None = None
+) -> torch.nn.Module:
     """The inference config's `network_def` with the checkpoint's weights, in eval mode on CPU."""
     from monai.bundle import ConfigParser
 
@@ -38,8 +38,13 @@ def relative_max_difference(reference: torch.Tensor, other: torch.Tensor) -> flo
     return float((ref - other.detach().float()).abs().max()) / span
 
 
-def export_torchscript(net: torch.nn.Module, path: str | Path, meta_file: str | None = None,
-                       config_file: str | None = None, overwrite: bool = False) -> Path:
+def export_torchscript(
+    net: torch.nn.Module,
+    path: str | Path,
+    meta_file: str | None = None,
+    config_file: str | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Script the network (MONAI's `convert_to_torchscript`), embedding metadata and config as extra files."""
     from monai.networks.utils import convert_to_torchscript
 
@@ -53,22 +58,39 @@ def export_torchscript(net: torch.nn.Module, path: str | Path, meta_file: str | 
     return Path(path)
 
 
-def export_onnx(net: torch.nn.Module, path: str | Path, in_channels: int, example_size: int = 128,
-                opset: int = 17, overwrite: bool = False) -> Path:
+def export_onnx(
+    net: torch.nn.Module,
+    path: str | Path,
+    in_channels: int,
+    example_size: int = 128,
+    opset: int = 17,
+    overwrite: bool = False,
+) -> Path:
     """ONNX with dynamic batch, height and width; input `image`, output `pred`."""
     example = torch.rand(1, in_channels, example_size, example_size)
     axes = {0: "batch", 2: "height", 3: "width"}
     with atomic_path(path, overwrite=overwrite) as tmp:
         torch.onnx.export(
-            net.cpu().eval(), (example,), str(tmp), input_names=["image"], output_names=["pred"],
-            dynamic_axes={"image": axes, "pred": axes}, opset_version=opset, dynamo=False,
+            net.cpu().eval(),
+            (example,),
+            str(tmp),
+            input_names=["image"],
+            output_names=["pred"],
+            dynamic_axes={"image": axes, "pred": axes},
+            opset_version=opset,
+            dynamo=False,
         )
     return Path(path)
 
 
-def check_exports(net: torch.nn.Module, in_channels: int, torchscript_path: str | Path | None = None,
-                  onnx_path: str | Path | None = None, sizes: tuple[tuple[int, int], ...] = ((128, 128), (100, 120)),
-                  seed: int = 0) -> dict[str, float]:
+def check_exports(
+    net: torch.nn.Module,
+    in_channels: int,
+    torchscript_path: str | Path | None = None,
+    onnx_path: str | Path | None = None,
+    sizes: tuple[tuple[int, int], ...] = ((128, 128), (100, 120)),
+    seed: int = 0,
+) -> dict[str, float]:
     """Relative max difference of each export against eager on random inputs of several sizes."""
     gen = torch.Generator().manual_seed(seed)
     inputs = [torch.rand(2, in_channels, h, w, generator=gen) for h, w in sizes]
@@ -80,7 +102,7 @@ def check_exports(net: torch.nn.Module, in_channels: int, torchscript_path: str 
         with torch.no_grad():
             out["torchscript"] = max(relative_max_difference(e, ts(x)) for e, x in zip(eager, inputs))
     if onnx_path:
-        from .deploy.backends import OnnxModel
+        from .backends import OnnxModel
 
         onnx = OnnxModel(onnx_path)
         out["onnx"] = max(relative_max_difference(e, onnx(x)) for e, x in zip(eager, inputs))

@@ -24,11 +24,12 @@ import torch
 from monai.metrics.regression import compute_ssim_and_cs
 from scipy import ndimage
 
-from .errors import InputDataError
+from ..errors import InputDataError
 
 __all__ = [
     "SSIM_WINDOW",
     "SSIM_SIGMA",
+    "masked_mae",
     "masked_nrmse",
     "masked_psnr",
     "masked_ssim",
@@ -66,6 +67,13 @@ def masked_nrmse(pred: Any, ref: Any, mask: Any) -> float:
     return float(math.sqrt(np.sum((x[m] - y[m]) ** 2) / max(np.sum(y[m] ** 2), 1e-30)))
 
 
+def masked_mae(pred: Any, ref: Any, mask: Any) -> float:
+    """Mean absolute error inside the mask, computed in float32 (the validation loss curve's unit)."""
+    x, y, m = (np.squeeze(_np(a)) for a in (pred, ref, mask))
+    m = m.astype(bool)
+    return float(np.abs(x[m].astype(np.float32) - y[m].astype(np.float32)).mean())
+
+
 def masked_psnr(pred: Any, ref: Any, mask: Any, peak: float | None = None) -> float:
     """20 log10(MAX / RMSE) inside the mask, MAX the reference's peak in the mask (or `peak`)."""
     x, y, m = _prepare(pred, ref, mask)
@@ -80,7 +88,11 @@ def ssim_map_2d(pred: np.ndarray, ref: np.ndarray, data_range: float) -> np.ndar
     xt = torch.from_numpy(np.moveaxis(pred / scale, -1, 0)[:, None].astype(np.float32))
     yt = torch.from_numpy(np.moveaxis(ref / scale, -1, 0)[:, None].astype(np.float32))
     ssim, _ = compute_ssim_and_cs(
-        xt, yt, spatial_dims=2, kernel_size=(SSIM_WINDOW, SSIM_WINDOW), kernel_sigma=(SSIM_SIGMA, SSIM_SIGMA),
+        xt,
+        yt,
+        spatial_dims=2,
+        kernel_size=(SSIM_WINDOW, SSIM_WINDOW),
+        kernel_sigma=(SSIM_SIGMA, SSIM_SIGMA),
         data_range=1.0,
     )
     return np.moveaxis(ssim[:, 0].numpy(), 0, -1)
@@ -105,7 +117,11 @@ def masked_ssim(pred: Any, ref: Any, mask: Any, peak: float | None = None) -> fl
 
 def image_metrics(pred: Any, ref: Any, mask: Any) -> dict[str, float]:
     """NRMSE, PSNR and SSIM of a volume inside the mask."""
-    return {"nrmse": masked_nrmse(pred, ref, mask), "psnr": masked_psnr(pred, ref, mask), "ssim": masked_ssim(pred, ref, mask)}
+    return {
+        "nrmse": masked_nrmse(pred, ref, mask),
+        "psnr": masked_psnr(pred, ref, mask),
+        "ssim": masked_ssim(pred, ref, mask),
+    }
 
 
 def slice_metrics(pred: Any, ref: Any, mask: Any, min_voxels: int = 50) -> list[dict[str, float]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,11 +11,11 @@ import urllib.request
 
 import mlflow
 import pytest
+from helpers import REPO_ROOT, tiny_overrides
 
-from bundle.crossval import CrossValidation
 from bundle.data import loocv_split
 from bundle.errors import InputDataError
-from helpers import REPO_ROOT, tiny_overrides
+from bundle.loocv import CrossValidation
 
 TRAIN = str(REPO_ROOT / "configs" / "train.json")
 EVALUATE = str(REPO_ROOT / "configs" / "evaluate.json")
@@ -62,9 +61,18 @@ def test_crossval_tracks_every_fold_in_sqlite_and_skips_completed_folds(tiny_dat
     assert set(runs) == {"fold0-sub-001", "fold1-sub-002", "fold2-sub-003", "fold3-sub-004", "summary"}
     fold = runs["fold0-sub-001"]
     assert fold.info.status == "FINISHED"
-    assert len(fold.data.params) > 50 and fold.data.params["fold"] == "0" and fold.data.params["config.num_epochs"] == "1"
-    assert {"train_loss", "val_psnr", "val_nrmse", "val_ssim", "test_network_psnr", "test_low_dose_psnr",
-            "test_gaussian_psnr"} <= set(fold.data.metrics)
+    assert (
+        len(fold.data.params) > 50 and fold.data.params["fold"] == "0" and fold.data.params["config.num_epochs"] == "1"
+    )
+    assert {
+        "train_loss",
+        "val_psnr",
+        "val_nrmse",
+        "val_ssim",
+        "test_network_psnr",
+        "test_low_dose_psnr",
+        "test_gaussian_psnr",
+    } <= set(fold.data.metrics)
     assert [m.step for m in client.get_metric_history(fold.info.run_id, "train_loss")] == [1]
     artifacts = {a.path for a in client.list_artifacts(fold.info.run_id)}
     assert {"config", "checkpoints", "metrics", "figures"} <= artifacts
@@ -90,10 +98,24 @@ def mlflow_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow_server")
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root}/server.db", "--artifacts-destination", str(root / "artifacts"),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root}/server.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     uri = f"http://127.0.0.1:{port}"
     for _ in range(120):
@@ -125,10 +147,24 @@ def test_two_folds_in_parallel_jobs_share_one_tracking_server(tiny_dataset, tmp_
     args = [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
     jobs = [
         subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "scripts" / "crossval.py"), "--output-dir", str(tmp_path / "cv"),
-             "--folds", str(fold), "--no-summary", "--tracking-uri", mlflow_server, "--experiment-name", "parallel",
-             *[a for pair in (("--override", x) for x in args) for a in pair]],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                str(REPO_ROOT / "scripts" / "crossval.py"),
+                "--output-dir",
+                str(tmp_path / "cv"),
+                "--folds",
+                str(fold),
+                "--no-summary",
+                "--tracking-uri",
+                mlflow_server,
+                "--experiment-name",
+                "parallel",
+                *[a for pair in (("--override", x) for x in args) for a in pair],
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for fold in (1, 2)
     ]

@@ -1,4 +1,4 @@
-"""Crash-safe, resumable checkpoints and safe weight loading.
+"""Crash-safe, resumable training checkpoints (an Ignite handler).
 
 MONAI's CheckpointSaver writes in place (ignite's DiskSaver with atomic=False), so a crash can leave a
 truncated file. This handler writes every checkpoint under a temporary name and renames it, and resumes
@@ -19,8 +19,6 @@ import io
 import logging
 import math
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,66 +27,12 @@ from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 
 from ..errors import InputDataError, OutputExistsError
-from ..io import atomic_path, write_text
+from ..io import write_text
+from ..weights import load_checkpoint, save_weights
 
-__all__ = ["ResumableCheckpointer", "load_checkpoint", "load_network_weights", "save_weights"]
+__all__ = ["ResumableCheckpointer"]
 
 logger = logging.getLogger(__name__)
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint safely (weights_only=True) with one-line errors naming the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputDataError(f"checkpoint {p}: file not found")
-    try:
-        obj = torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise InputDataError(
-            f"checkpoint {p}: refused, it holds objects other than tensors and plain containers (unsafe to unpickle)"
-        ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise InputDataError(f"checkpoint {p}: truncated or corrupt ({type(exc).__name__})") from exc
-    if not isinstance(obj, Mapping):
-        raise InputDataError(f"checkpoint {p}: expected a dictionary of tensors, got {type(obj).__name__}")
-    return dict(obj)
-
-
-def _weights_from(obj: dict[str, Any], key: str | None) -> dict[str, Any]:
-    if key and key in obj and isinstance(obj[key], Mapping):
-        return dict(obj[key])
-    for candidate in ("network", "model", "state_dict"):
-        if candidate in obj and isinstance(obj[candidate], Mapping):
-            return dict(obj[candidate])
-    return obj
-
-
-def load_network_weights(network: torch.nn.Module, path: str | os.PathLike, key: str | None = "network") -> torch.nn.Module:
-    """Load weights into `network`, refusing (one line) a checkpoint of another architecture."""
-    state = _weights_from(load_checkpoint(path), key)
-    own = network.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or mismatched:
-        detail = (
-            f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mismatched tensors"
-            + (f", e.g. {(mismatched or missing or unexpected)[0]}" if (mismatched or missing or unexpected) else "")
-        )
-        raise InputDataError(f"checkpoint {path}: written for a different network architecture ({detail})")
-    network.load_state_dict(state)
-    return network
-
-
-def save_weights(obj: Mapping[str, Any], path: str | os.PathLike, overwrite: bool = True) -> Path:
-    """torch.save atomically (temporary name, fsync, rename).
-
-    The archive is written through a file handle, so its internal record names do not carry the random
-    temporary file name: the same weights give byte-identical files (and the same sha256) on every run.
-    """
-    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
-        torch.save(dict(obj), fh)
-    return Path(path)
 
 
 class ResumableCheckpointer:
@@ -176,8 +120,11 @@ class ResumableCheckpointer:
             return
         checkpoint = load_checkpoint(self.last_path)
         saved_settings = dict(checkpoint.get("settings", {}))
-        changed = sorted(k for k in set(saved_settings) | set(self.settings)
-                         if k != "num_epochs" and str(saved_settings.get(k)) != str(self.settings.get(k)))
+        changed = sorted(
+            k
+            for k in set(saved_settings) | set(self.settings)
+            if k != "num_epochs" and str(saved_settings.get(k)) != str(self.settings.get(k))
+        )
         if changed and not self.overwrite:
             key = changed[0]
             raise OutputExistsError(
@@ -223,11 +170,15 @@ class ResumableCheckpointer:
             entry["lr"] = float(self.optimizer.param_groups[0]["lr"])
         if self.key_metric and self.key_metric in entry and math.isfinite(entry[self.key_metric]):
             value = entry[self.key_metric]
-            better = self.best_value is None or (value > self.best_value if self.key_metric_mode == "max" else value < self.best_value)
+            better = self.best_value is None or (
+                value > self.best_value if self.key_metric_mode == "max" else value < self.best_value
+            )
             if better:
                 self.best_value = value
-                save_weights({"network": self.network.state_dict(), "epoch": engine.state.epoch,
-                              self.key_metric: value}, self.save_dir / "best.pt")
+                save_weights(
+                    {"network": self.network.state_dict(), "epoch": engine.state.epoch, self.key_metric: value},
+                    self.save_dir / "best.pt",
+                )
         state = {k: v.state_dict() for k, v in self._objects(engine).items()}
         state["history"] = self.history
         state["best_value"] = self.best_value

@@ -9,15 +9,9 @@ import torch
 from ignite.engine import Engine
 from ignite.metrics import Metric
 
-from ..metrics import masked_nrmse, masked_psnr, masked_ssim
+from ..metrics import masked_mae, masked_nrmse, masked_psnr, masked_ssim
 
 __all__ = ["MaskedImageMetric"]
-
-def masked_mae(pred: Any, ref: Any, mask: Any) -> float:
-    """Mean absolute error inside the mask (in the evaluator's units: normalised during validation)."""
-    p, y, m = (np.asarray(torch.as_tensor(a).float()) for a in (pred, ref, mask))
-    m = m.astype(bool)
-    return float(np.abs(p[m] - y[m]).mean())
 
 
 _FUNCTIONS = {"nrmse": masked_nrmse, "psnr": masked_psnr, "ssim": masked_ssim, "mae": masked_mae}
@@ -34,7 +28,9 @@ class MaskedImageMetric(Metric):
     normalised intensities give the same values as the original units.
     """
 
-    def __init__(self, name: str = "psnr", pred_key: str = "pred", label_key: str = "label", mask_key: str = "mask") -> None:
+    def __init__(
+        self, name: str = "psnr", pred_key: str = "pred", label_key: str = "label", mask_key: str = "mask"
+    ) -> None:
         if name not in _FUNCTIONS:
             raise ValueError(f"metric name: expected one of {sorted(_FUNCTIONS)}, got {name!r}")
         self.name = name

@@ -1,0 +1,175 @@
+"""Measuring primitives: median wall time after a warm-up, matmul rate, convolution FLOPs, memory, the machine,
+the benchmark volume and the network of a config, and whole-volume timings on an accelerator."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "benchmark_volume",
+    "build_network",
+    "conv_flops_per_slice",
+    "current_rss_mb",
+    "device_volume_timings",
+    "machine_description",
+    "matmul_gflops",
+    "median_seconds",
+    "peak_rss_mb",
+]
+
+
+def median_seconds(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def matmul_gflops(dtype: torch.dtype = torch.float32, n: int = 2048, repeat: int = 5) -> float:
+    """Measured dense matrix-multiply rate (2 n^3 FLOP per product)."""
+    a = torch.rand(n, n, dtype=torch.float32).to(dtype)
+    b = torch.rand(n, n, dtype=torch.float32).to(dtype)
+    seconds = median_seconds(lambda: torch.mm(a, b), repeat=repeat, warmup=2)
+    return 2 * n**3 / seconds / 1e9
+
+
+def conv_flops_per_slice(net: torch.nn.Module, in_channels: int, size: tuple[int, int] = (256, 256)) -> float:
+    """FLOPs (2 x multiply-accumulates) of the convolutions for one slice, counted with forward hooks."""
+    total = [0.0]
+
+    def hook(module: torch.nn.Conv2d, _inp: Any, out: torch.Tensor) -> None:
+        k = module.kernel_size[0] * module.kernel_size[1] * (module.in_channels // module.groups)
+        total[0] += 2.0 * k * out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        net.eval()(torch.rand(1, in_channels, *size))
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+
+
+def benchmark_volume(
+    root: str | Path = "data/benchmark", preset: str = "paper"
+) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The low-dose volume of one simulated subject of `preset` (simulated once, then reused)."""
+    import nibabel as nib
+
+    from ..simulation import SimulationConfig, simulate_dataset
+
+    folder = Path(root) / preset
+    datalist = folder / "datalist.json"
+    if not datalist.is_file():
+        simulate_dataset(folder, SimulationConfig(preset=preset, n_subjects=1, seed=123), progress=False)
+    item = json.loads(datalist.read_text())["training"][0]
+    img = nib.load(folder / item["image"])
+    return np.asarray(img.get_fdata(dtype=np.float32)), tuple(float(z) for z in img.header.get_zooms()[:3])
+
+
+def build_network(
+    config_files: Sequence[str], overrides: dict[str, Any] | None = None
+) -> tuple[torch.nn.Module, int, int]:
+    """The config's network (random weights: timing does not depend on them), its stack depth and extra channels."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(list(config_files))
+    parser.update(dict(overrides or {}))
+    net = parser.get_parsed_content("network_def").eval()
+    extra = len(parser.get_parsed_content("extra_keys")) if "extra_keys" in parser else 0
+    return net, int(parser.get_parsed_content("num_slices")), extra
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM) in MB."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb() -> float:
+    """This process's resident memory now (VmRSS) in MB."""
+    with open("/proc/self/status", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def device_volume_timings(
+    net: torch.nn.Module,
+    volume: np.ndarray,
+    num_slices: int,
+    device: torch.device | str,
+    precisions: Sequence[str] = ("fp32", "bf16", "fp16"),
+    repeat: int = 10,
+) -> list[dict[str, Any]]:
+    """Whole-volume inference on `device` with every slice in one batch: ms per slice with the volume already on
+    the device, and the volume's time including the host-to-device and device-to-host transfers."""
+    from ..inferers import StreamingSliceInferer
+
+    device = torch.device(device)
+    net = net.eval().to(device)
+    host = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None, None]
+    on_device = host.to(device)
+    depth = volume.shape[-1]
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    rows = []
+    for precision in precisions:
+        if precision == "fp16" and device.type != "cuda":
+            continue  # no fp16 autocast worth timing on CPU
+        inferer = StreamingSliceInferer(num_slices, batch_slices=depth, precision=precision)
+
+        def network_only() -> None:
+            inferer(on_device, net)
+            sync()
+
+        def with_transfers() -> None:
+            inferer(host.to(device), net).cpu()
+            sync()
+
+        rows.append(
+            {
+                "precision": precision,
+                "ms/slice": 1000 * median_seconds(network_only, repeat, 2) / depth,
+                "ms/volume incl. transfers": 1000 * median_seconds(with_transfers, repeat, 2),
+            }
+        )
+    return rows

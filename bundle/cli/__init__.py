@@ -1,1 +1,0 @@
-"""Command-line entry points (the files in scripts/ call these)."""

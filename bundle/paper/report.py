@@ -1,0 +1,310 @@
+"""The report of the paper reproduction: docs/results/README.md, results.json and every figure, from the scores
+and runs of a study (`study`: the `PaperReproduction` that ran it, read-only). Claims are judged by `claims`;
+nothing here trains or scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..baselines.per_fold import tuned_records
+from ..errors import InputDataError
+from ..evaluation import lesion_slice
+from ..io import load_ras_volume, read_json, write_json, write_text
+from ..metrics import masked_nrmse, masked_psnr, masked_ssim
+from ..tables import format_table
+from . import figures
+from .ablations import ABLATIONS
+from .claims import METRICS, ablation_claims, comparison_claims
+
+__all__ = ["StudyResults", "rewrite_claims", "write_report"]
+
+
+CLAIMS_HEADING = "## The paper's claims on our data"
+
+
+def _claims_section(scores, methods, subjects, ablations) -> list[str]:
+    lines = [CLAIMS_HEADING, ""]
+    return lines + comparison_claims(scores, methods, subjects) + ablation_claims(ablations) + [""]
+
+
+def rewrite_claims(report_dir: str | Path) -> Path:
+    """Judge the claims again from a report's stored `results.json` and replace its claims section in README.md
+    (after a change to the claim logic; nothing is trained or scored). Returns the README path."""
+    folder = Path(report_dir)
+    stored = read_json(folder / "results.json", "report results")
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start = text.find(CLAIMS_HEADING)
+    if start < 0:
+        raise InputDataError(f"{readme}: no section '{CLAIMS_HEADING}' to rewrite")
+    end = text.find("\n## ", start + len(CLAIMS_HEADING))
+    scores = stored["scores"]
+    subjects = list(next(iter(scores.values())))
+    methods = [m for m in scores if len(scores[m]) == len(subjects)]
+    ablations = {s: {v: [{"metrics": m} for m in ms] for v, ms in st.items()} for s, st in stored["ablations"].items()}
+    section = "\n".join(_claims_section(scores, methods, subjects, ablations))
+    return write_text(text[:start] + section + (text[end:] if end >= 0 else "\n"), readme, overwrite=True)
+
+
+@dataclass
+class StudyResults:
+    """What a study produced, for the report: the scored test cases, every method's predictions and scores, the
+    ablation results, Table II's timings, the two cross-validations, the run time and the dataset's size."""
+
+    cases: list
+    predictions: dict[str, dict[str, str]]
+    scores: dict[str, dict[str, dict[str, float]]]
+    ablations: dict[str, dict[str, list[dict]]]
+    timings: dict[str, Any]
+    main_cv: Any
+    acnet_cv: Any
+    seconds: float
+    n_subjects: int
+
+
+def write_report(study: Any, results: StudyResults) -> Path:
+    """Write README.md, results.json and the figures into `study.out_dir`; returns the README path."""
+    r = results
+    cases, predictions, scores, ablations, timings = r.cases, r.predictions, r.scores, r.ablations, r.timings
+    main_cv, acnet_cv, seconds, n_subjects = r.main_cv, r.acnet_cv, r.seconds, r.n_subjects
+    out = study.out_dir
+    subjects = [c.subject for c in cases]
+    methods = [m for m in scores if len(scores[m]) == len(subjects)]
+    lines = [
+        "# Reproducing Xu et al. (2017) on the simulated default dataset",
+        "",
+        f"Regenerate this folder (every table and figure) with:\n\n```\n{study.command}\n```\n",
+        "Finished runs are reused, so the command resumes an interrupted study and, once everything has run, "
+        "only rewrites the report.",
+        "",
+        "## Runs and their configs",
+        "",
+        f"- Proposed network: leave-one-out over {len(subjects)} subjects, configs `{study.config_files}`, "
+        f"overrides `{study.overrides}`; fold outputs in `{main_cv.output_dir}`.",
+    ]
+    if acnet_cv is not None:
+        lines.append(
+            f"- AC-Net: configs `{[*study.config_files, *study.acnet_files]}`, overrides "
+            f"`{dict(study.overrides, **study.acnet_overrides)}`; fold outputs in `{acnet_cv.output_dir}`."
+        )
+    lines += [
+        f"- Classical baselines {list(study.baselines)}: parameters tuned per fold on the 8 training subjects "
+        f"(never the test subject), predictions in `{study.runs_dir / 'baselines'}`.",
+        f"- Ablations: {study.protocol.description}; each variant is the proposed config plus the overrides listed "
+        f"in `configs/ablations/<study>.json`; outputs in `{study.runs_dir / 'ablations'}`.",
+        f"- MLflow: `mlflow ui --backend-store-uri {study.tracking_uri}` (one experiment per study).",
+    ]
+    lines += _tuned_parameter_lines(study, subjects)
+    if "bm3d" in study.baselines:
+        lines.append(
+            "- BM3D uses the `bm3d` package, which is free for non-commercial use only; it is an optional "
+            "extra and the rest of the bundle works without it."
+        )
+    if study.folds is not None:
+        lines.append(
+            f"- **Reduced comparison:** only the leave-one-out folds {list(study.folds)} (test subjects "
+            f"{subjects}) were run, not all {n_subjects}; every number below is over these test subjects only."
+        )
+    lines += ["", "## Comparison with other methods (Section III.A)", ""]
+    rows = []
+    for m in methods:
+        vals = {k: np.array([scores[m][s][k] for s in subjects]) for k in METRICS}
+        rows.append(
+            {
+                "method": m,
+                **{f"{k} mean": float(vals[k].mean()) for k in METRICS},
+                **{f"{k} sd": float(vals[k].std(ddof=1)) if len(subjects) > 1 else 0.0 for k in METRICS},
+            }
+        )
+    lines += [
+        "Mean and sd over the leave-one-out test subjects (whole volume inside the brain mask):",
+        "",
+        format_table(rows, ["method", "nrmse mean", "nrmse sd", "psnr mean", "psnr sd", "ssim mean", "ssim sd"]),
+        "",
+    ]
+    per_subject_rows = [{"subject": s, **{f"{m} psnr": scores[m][s]["psnr"] for m in methods}} for s in subjects]
+    lines += [
+        "Per-subject PSNR [dB]:",
+        "",
+        format_table(per_subject_rows, ["subject"] + [f"{m} psnr" for m in methods]),
+        "",
+    ]
+    values = {k: {m: [scores[m][s][k] for s in subjects] for m in methods} for k in METRICS}
+    cap = f"regenerate: {study.command}"
+    figures.boxplots(values, out / "fig4_boxplots.png", cap)
+    figures.per_subject(values, subjects, out / "fig5_per_subject.png", cap)
+    lines += ["![Fig. 4 analogue](fig4_boxplots.png)", "", "![Fig. 5 analogue](fig5_per_subject.png)", ""]
+
+    lines += _table_i(study, cases, predictions, methods, cap)
+    lines += _claims_section(scores, methods, subjects, ablations)
+    lines += _ablation_section(study, ablations, cap)
+    lines += _timing_section(timings)
+    lines += ["", f"_Report written in {seconds / 60:.1f} min of this run (finished work reused)._", ""]
+    path = write_text("\n".join(lines), out / "README.md", overwrite=True)
+    write_json(
+        {
+            "scores": scores,
+            "timings": timings,
+            "command": study.command,
+            "ablations": {s: {v: [r["metrics"] for r in res] for v, res in st.items()} for s, st in ablations.items()},
+        },
+        out / "results.json",
+        overwrite=True,
+    )
+    return path
+
+
+def _tuned_parameter_lines(study: Any, subjects: Sequence[str]) -> list[str]:
+    """Each baseline's tuned parameters per test subject, flagging choices at the edge of the grid."""
+    lines = []
+    for name in study.baselines:
+        records = {s: r for s, r in tuned_records(study.runs_dir / "baselines", name).items() if s in subjects}
+        if not records:
+            continue
+        chosen = "; ".join(
+            f"{s}: {r['params']}" + (f" (at the grid's edge in {r['at_grid_edge']})" if r.get("at_grid_edge") else "")
+            for s, r in records.items()
+        )
+        lines.append(f"  - {name} tuned parameters per test subject: {chosen}.")
+    return lines
+
+
+def _table_i(study: Any, cases, predictions, methods, cap) -> list[str]:
+    """Two representative slices through lesions: slice metrics and Figs. 6-8 analogues."""
+    with_lesion = sorted(
+        (c for c in cases if c.lesion is not None and c.lesion.any()), key=lambda c: -int(c.lesion.sum())
+    )[:2]
+    lines = ["## Representative slices through a lesion (Table I and Figs. 6-8)", ""]
+    if not with_lesion:
+        return lines + ["No lesion masks in this dataset.", ""]
+    rows = []
+    for label, case in zip("AB", with_lesion):
+        z = lesion_slice(case.mask, case.lesion)
+        images = {"low dose": case.low[..., z]}
+        for m in methods:
+            if m in predictions and case.subject in predictions[m]:
+                images[m] = load_ras_volume(predictions[m][case.subject])[..., z]
+        ref, mask = case.full[..., z], case.mask[..., z]
+        for m, img in images.items():
+            rows.append(
+                {
+                    "slice": f"{label} ({case.subject}, z={z})",
+                    "method": m,
+                    "nrmse": masked_nrmse(img, ref, mask),
+                    "psnr": masked_psnr(img, ref, mask),
+                    "ssim": masked_ssim(img, ref, mask),
+                }
+            )
+        stem = f"fig678_slice_{label}"
+        figures.slice_panels(
+            images,
+            ref,
+            case.lesion[..., z],
+            f"slice {label}: {case.subject}, axial {z}",
+            {k: study.out_dir / f"{stem}_{k}.png" for k in ("images", "zoom", "errors")},
+            cap,
+        )
+        lines += [
+            f"![slice {label}]({stem}_images.png)",
+            "",
+            f"![slice {label} zoom]({stem}_zoom.png)",
+            "",
+            f"![slice {label} errors]({stem}_errors.png)",
+            "",
+        ]
+    return [
+        "## Representative slices through a lesion (Table I and Figs. 6-8)",
+        "",
+        "Slice metrics use the slice's own reference peak and brain mask.",
+        "",
+        format_table(rows, ["slice", "method", "nrmse", "psnr", "ssim"]),
+        "",
+        *lines[2:],
+    ]
+
+
+def _ablation_section(study: Any, ablations, cap) -> list[str]:
+    lines = ["## Ablations (Sections III.B-D)", "", study.protocol.description + ".", ""]
+    not_run = [s for s in ABLATIONS if s not in ablations]
+    if not_run:
+        lines += [
+            f"Not run for this report: {', '.join(s.replace('_', ' ') for s in not_run)} (select studies with "
+            "`--studies`; finished runs are reused, so adding a study later only trains its variants).",
+            "",
+        ]
+    for name, variants in ablations.items():
+        rows = []
+        for variant, results in variants.items():
+            metrics = [r["metrics"] for r in results]
+            rows.append(
+                {
+                    "variant": variant,
+                    "folds": len(results),
+                    **{f"{k} mean": float(np.mean([x[f"network_{k}"] for x in metrics])) for k in METRICS},
+                    "psnr gain over low dose": float(
+                        np.mean([x["network_psnr"] - x["low_dose_psnr"] for x in metrics])
+                    ),
+                }
+            )
+        lines += [
+            f"### {name.replace('_', ' ')}",
+            "",
+            format_table(rows, ["variant", "folds", "nrmse mean", "psnr mean", "ssim mean", "psnr gain over low dose"]),
+            "",
+        ]
+        bars = {v: {"psnr": [r["metrics"]["network_psnr"] for r in res]} for v, res in variants.items()}
+        figures.ablation_bars(bars, "psnr", study.out_dir / f"ablation_{name}.png", f"ablation: {name}", cap)
+        lines += [f"![{name}](ablation_{name}.png)", ""]
+        if name == "skip_connections":
+            curves = {}
+            for variant, results in variants.items():
+                per_epoch: dict[int, list[float]] = {}
+                for r in results:
+                    hist = study.ablation_dir(name, variant) / f"fold{r['fold']}" / "checkpoints" / "history.csv"
+                    if hist.is_file():
+                        for row in _read_csv(hist):
+                            key = "val_mae" if "val_mae" in row else "val_nrmse"
+                            per_epoch.setdefault(int(row["epoch"]), []).append(float(row[key]))
+                curves[variant] = {e: float(np.mean(v)) for e, v in per_epoch.items()}
+            figures.loss_curves(
+                curves,
+                study.out_dir / "fig9_skip_connection_curves.png",
+                "validation loss during training (Fig. 9 analogue)",
+                "validation L1 (normalised)",
+                cap,
+            )
+            lines += [
+                "Validation-subject loss during training (the paper plots the test loss; we keep the test "
+                "subject out of training entirely and plot the validation subject's):",
+                "",
+                "![Fig. 9 analogue](fig9_skip_connection_curves.png)",
+                "",
+            ]
+    return lines
+
+
+def _timing_section(timings: dict[str, Any]) -> list[str]:
+    if not timings:
+        return []
+    rows = [{"method": k, "ms per 256 x 256 slice": v} for k, v in timings.get("cpu_ms_per_slice", {}).items()]
+    return [
+        "## Time per 256 x 256 slice (Table II)",
+        "",
+        f"Measured side by side in one run on this machine ({timings.get('machine', '?')}); "
+        f"GPU: {timings.get('gpu', 'not available in this environment')}. Classical methods are timed with the "
+        "parameters tuned for the first test subject (their speed depends on them).",
+        "",
+        format_table(rows, ["method", "ms per 256 x 256 slice"]),
+        "",
+    ]
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
