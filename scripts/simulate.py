@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root,
 
 from bundle.command_line import OneLineArgumentParser
 from bundle.errors import cli_errors
-from bundle.simulation.presets import PRESETS, ReconstructionSettings, SimulationConfig
+from bundle.simulation.presets import DOSE_CHAIN, PRESETS, ReconstructionSettings, SimulationConfig
 
 
 def build_parser() -> OneLineArgumentParser:
@@ -20,7 +20,20 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--output-dir", required=True, help="folder to write the dataset to (created if missing)")
     p.add_argument("--subjects", default="9", help="number of subjects (default 9)")
     p.add_argument("--preset", default="quick", help=f"one of {sorted(PRESETS)} (default quick)")
-    p.add_argument("--drf", nargs="+", default=["200"], help="dose-reduction factor(s) > 1, e.g. --drf 4 20 200")
+    p.add_argument(
+        "--drf",
+        nargs="+",
+        default=["200"],
+        help="dose-reduction factor(s) > 1, nested (each lower dose's events a subset of the higher's), e.g. "
+        "--drf 4 20 200; `--drf chain` for 2 4 10 20 50 100 200",
+    )
+    p.add_argument(
+        "--lesions",
+        default="gbm",
+        choices=["gbm", "mix"],
+        help="gbm: one glioblastoma-like lesion (the default dataset's recipe); mix: 1-4 lesions of distinct kinds "
+        "(hot nodule, ring-enhancing, PET-only, cold), one label each",
+    )
     p.add_argument("--seed", default="0", help="random seed (default 0)")
     p.add_argument(
         "--counts", default=None, help="full-dose prompts per subject (default: the preset's calibrated level)"
@@ -61,7 +74,8 @@ def config_from_args(args) -> SimulationConfig:
     return SimulationConfig(
         preset=args.preset,
         n_subjects=_number("subjects", args.subjects, int),
-        drfs=tuple(_number("drf", d) for d in args.drf),
+        drfs=DOSE_CHAIN if args.drf == ["chain"] else tuple(_number("drf", d) for d in args.drf),
+        lesions=args.lesions,
         seed=_number("seed", args.seed, int),
         counts_full_dose=None if args.counts is None else _number("counts", args.counts),
         recon=recon,

@@ -14,6 +14,7 @@ import pytest
 from helpers import REPO_ROOT, tiny_overrides
 
 from bundle.data import loocv_split
+from bundle.data.datalist import is_path_key
 from bundle.errors import InputDataError
 from bundle.loocv import CrossValidation
 
@@ -40,7 +41,7 @@ def test_every_fold_keeps_its_test_subject_out(tiny_dataset):
 def test_fold_isolation_catches_a_renamed_copy_of_the_test_subject(tiny_dataset, tmp_path):
     content = json.loads((tiny_dataset / "datalist.json").read_text())
     for item in content["training"]:
-        for key in ("image", "label", "mask", "t1", "lesion", "truth"):
+        for key in [k for k in item if is_path_key(k)]:
             item[key] = str(tiny_dataset / item[key])
     leaked = dict(content["training"][0], subject="sub-099")  # subject 1's volumes under another name
     content["training"].append(leaked)

@@ -6,7 +6,11 @@
          "image": "sub-001/low.nii.gz",   # low-dose PET (required)
          "label": "sub-001/full.nii.gz",  # full-dose PET (required for training and evaluation)
          "mask":  "sub-001/brain.nii.gz", # optional brain mask (else estimated from image support)
-         "t1":    "sub-001/t1.nii.gz"}    # optional T1 (for extra input channels or AC-Net)
+         "t1":    "sub-001/t1.nii.gz",     # optional T1 (for extra input channels or AC-Net)
+         "lesion": "sub-001/lesions.nii.gz",    # optional lesion label map: 0 background, one integer per lesion
+         "truth": "sub-001/truth.nii.gz",       # optional true activity (simulated data)
+         "tissue": "sub-001/tissue.nii.gz",     # optional tissue map: 1 grey matter, 2 white matter, 3 CSF
+         "image_drf20": "sub-001/drf20.nii.gz"} # optional: the same study at other dose levels (image_drf<D>)
       ]
     }
 
@@ -21,10 +25,16 @@ from typing import Any
 from ..errors import InputDataError
 from ..io import read_json
 
-__all__ = ["DATALIST_KEYS", "OPTIONAL_KEYS", "load_datalist", "subject_name"]
+__all__ = ["DATALIST_KEYS", "DOSE_KEY_PREFIX", "OPTIONAL_KEYS", "is_path_key", "load_datalist", "subject_name"]
 
 DATALIST_KEYS = ("image", "label")
-OPTIONAL_KEYS = ("mask", "t1", "lesion", "truth")
+OPTIONAL_KEYS = ("mask", "t1", "lesion", "truth", "tissue")
+DOSE_KEY_PREFIX = "image_drf"  # image_drf20: the low-dose PET at DRF 20 (the nested dose levels of one study)
+
+
+def is_path_key(key: str) -> bool:
+    """Whether a datalist key names a file (resolved against the datalist's folder and checked to exist)."""
+    return key in DATALIST_KEYS + OPTIONAL_KEYS or key.startswith(DOSE_KEY_PREFIX)
 
 
 def subject_name(path: str) -> str:
@@ -63,12 +73,12 @@ def load_datalist(
             raise InputDataError(f"datalist {datalist_path}: item {i} of '{section}' is missing key(s) {missing}")
         item: dict[str, Any] = {}
         for key, value in raw.items():
-            if key in DATALIST_KEYS + OPTIONAL_KEYS and value:
+            if is_path_key(key) and value:
                 resolved = Path(value) if Path(value).is_absolute() else base / value
                 if not resolved.exists():
                     raise InputDataError(f"datalist {datalist_path}: item {i} '{key}' file {resolved} does not exist")
                 item[key] = str(resolved)
-            elif key not in DATALIST_KEYS + OPTIONAL_KEYS:
+            elif not is_path_key(key):
                 item[key] = value
         item["subject"] = str(raw.get("subject") or subject_name(item["image"]))
         if item["subject"] in seen:

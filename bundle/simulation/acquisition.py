@@ -12,6 +12,7 @@ keeping a random subset of list-mode events does, and keeps the pair matched eve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from scipy import ndimage
 
 from .projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel, fwhm_to_sigma
 
-__all__ = ["Acquisition", "ScannerModel", "simulate_acquisition", "poisson_counts", "thin_counts"]
+__all__ = ["Acquisition", "ScannerModel", "nested_thinning", "poisson_counts", "simulate_acquisition", "thin_counts"]
 
 SCATTER_FWHM_MM = 150.0  # width of the smooth scatter distribution in the sinogram
 
@@ -105,3 +106,30 @@ def thin_counts(counts: torch.Tensor, drf: float, rng: np.random.Generator) -> t
     n = counts.detach().cpu().numpy().astype(np.int64)
     kept = rng.binomial(n, 1.0 / float(drf))
     return torch.from_numpy(kept.astype(np.float32)).to(counts.device)
+
+
+def nested_thinning(
+    counts: torch.Tensor, drfs: Sequence[float], rng_for: Callable[[float], np.random.Generator]
+) -> dict[float, torch.Tensor]:
+    """Nested low-dose count sets, as subsampling one list-mode acquisition gives them: each full-dose event is kept at
+    DRF D with probability 1/D, and an event kept at a higher DRF is kept at every lower DRF too, so the DRF-200
+    events are a subset of the DRF-100 events, which are a subset of the DRF-50 events, and so on.
+
+    Built from the lowest dose up: the highest DRF draws Binomial(full, 1 / D) from its own stream `rng_for(D)`; each
+    next level adds Binomial(full - previous, (1/D - 1/D_prev) / (1 - 1/D_prev)) events. This is the same joint
+    distribution as thinning each level from the one above it by D_above / D, and it keeps the lowest dose exactly
+    what independent thinning with the same stream gives (the default dataset's DRF-200 images are unchanged).
+    """
+    full = counts.detach().cpu().numpy().astype(np.int64)
+    out: dict[float, torch.Tensor] = {}
+    kept, p_kept = np.zeros_like(full), 0.0
+    for drf in sorted((float(d) for d in drfs), reverse=True):
+        p = 1.0 / drf
+        rng = rng_for(drf)
+        if p_kept == 0.0:
+            kept = rng.binomial(full, p)
+        else:
+            kept = kept + rng.binomial(full - kept, (p - p_kept) / (1.0 - p_kept))
+        p_kept = p
+        out[drf] = torch.from_numpy(kept.astype(np.float32)).to(counts.device)
+    return out

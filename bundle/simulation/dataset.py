@@ -4,13 +4,20 @@ Layout of `<out>/`:
 
 - `sub-XXX/sub-XXX_pet_full.nii.gz`: full-dose OSEM image (Bq/mL);
 - `sub-XXX/sub-XXX_pet_drf<D>.nii.gz`: low-dose OSEM image at dose-reduction factor D (Bq/mL);
-- `sub-XXX/sub-XXX_truth.nii.gz`, `_t1`, `_brain_mask`, `_lesion_mask` (1 rim, 2 necrotic core), `_mu_map` (1/cm);
+- `sub-XXX/sub-XXX_truth.nii.gz`, `_t1`, `_brain_mask`, `_lesion_mask`, `_tissue` (1 grey, 2 white matter, 3 CSF),
+  `_mu_map` (1/cm); the lesion map labels each lesion of the `mix` recipe with its own integer (kinds in the manifest)
+  and the legacy `gbm` recipe's lesion as 1 (enhancing rim) and 2 (necrotic core);
 - `sub-XXX/sub-XXX_record.json`: written last; marks the subject complete (file checksums, settings hash);
-- `datalist.json` (first DRF) and `datalist_drf<D>.json` (every DRF), and `manifest.json`.
+- `datalist.json` (`image` the paper's DRF 200 when simulated, else the first DRF) and `datalist_drf<D>.json` (`image`
+  at DRF D); every item also names each level as `image_drf<D>`; and `manifest.json`.
 
-Randomness: subject k draws its anatomy from the stream (seed, k, 0), its counts from (seed, k, 1) and the
-thinning for DRF D from (seed, k, 2, round(1000 D)). A subject is therefore the same whatever the number of
-subjects or the list of DRFs.
+Dose levels are nested (`acquisition.nested_thinning`): the events of a higher DRF are a subset of those of a lower
+DRF, as when one list-mode acquisition is subsampled.
+
+Randomness: subject k draws its anatomy from the stream (seed, k, 0), its counts from (seed, k, 1), the
+thinning for DRF D from (seed, k, 2, round(1000 D)) and the lesions of the `mix` recipe from (seed, k, 3). A subject is therefore the same whatever the number of
+subjects; its highest DRF is the same whatever the list of DRFs (the DRF-200 images of a DRF-200-only dataset and
+of the full chain 2-200 are identical), and each lower DRF builds on the levels above it.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import torch
 from ..errors import InputDataError, OutputExistsError
 from ..io import ensure_writable_dir, file_sha256, read_json, save_nifti, write_json
 from ..provenance import versions
-from .acquisition import ScannerModel, poisson_counts, simulate_acquisition, thin_counts
+from .acquisition import ScannerModel, nested_thinning, poisson_counts, simulate_acquisition
 from .osem import osem, postfilter
 from .phantom import Subject, make_subject
 from .presets import SimulationConfig
@@ -40,6 +47,7 @@ __all__ = ["simulate_dataset", "ensure_dataset", "subject_id", "drf_tag", "simul
 logger = logging.getLogger(__name__)
 DATALIST_NAME = "datalist.json"
 MANIFEST_NAME = "manifest.json"
+PAPER_DRF = 200.0  # the dose reduction of Xu et al.: `image` of datalist.json when simulated
 
 
 def subject_id(index: int) -> str:
@@ -85,7 +93,9 @@ def simulate_subject_volumes(
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
     """Simulate subject `index`: returns volumes by name, the affine, and the subject's description."""
     sid = subject_id(index)
-    subject = crop_to_slab(make_subject(sid, config.geometry, np.random.default_rng([config.seed, index, 0])), config)
+    lesion_rng = np.random.default_rng([config.seed, index, 3]) if config.lesions == "mix" else None
+    anatomy_rng = np.random.default_rng([config.seed, index, 0])
+    subject = crop_to_slab(make_subject(sid, config.geometry, anatomy_rng, lesion_rng=lesion_rng), config)
     count_rng = np.random.default_rng([config.seed, index, 1])
     spread = config.count_spread
     factor = math.exp(count_rng.uniform(math.log(1 - spread), math.log(1 + spread))) if spread > 0 else 1.0
@@ -117,13 +127,15 @@ def simulate_subject_volumes(
         "brain_mask": subject.brain_mask,
         "lesion_mask": subject.lesion_mask,
         "mu_map": subject.mu_map,
+        "tissue": subject.tissue,
     }
     recorded = {"full": int(full_counts.sum().item())}
+    chain = nested_thinning(
+        full_counts, config.drfs, lambda drf: np.random.default_rng([config.seed, index, 2, int(round(drf * 1000))])
+    )
     for drf in config.drfs:
-        thin_rng = np.random.default_rng([config.seed, index, 2, int(round(drf * 1000))])
-        low_counts = thin_counts(full_counts, drf, thin_rng)
-        recorded[drf_tag(drf)] = int(low_counts.sum().item())
-        volumes[f"pet_{drf_tag(drf)}"] = reconstruct(low_counts, drf)
+        recorded[drf_tag(drf)] = int(chain[drf].sum().item())
+        volumes[f"pet_{drf_tag(drf)}"] = reconstruct(chain[drf], drf)
     info = dict(subject.info)
     info.update(
         {
@@ -147,8 +159,12 @@ def crop_to_slab(subject: Subject, config: SimulationConfig) -> Subject:
     info = dict(subject.info, slab=[keep.start, keep.stop], slab_activity_fraction=round(fraction, 6))
     arrays = {
         name: np.ascontiguousarray(getattr(subject, name)[..., keep])
-        for name in ("activity", "t1", "brain_mask", "lesion_mask", "mu_map")
+        for name in ("activity", "t1", "brain_mask", "lesion_mask", "mu_map", "tissue")
     }
+    labelled = [x for x in info.get("lesions", []) if "label" in x]  # the mix: describe only lesions in the slab
+    if labelled:
+        voxels = {x["label"]: int((arrays["lesion_mask"] == x["label"]).sum()) for x in labelled}
+        info["lesions"] = [dict(x, voxels=voxels[x["label"]]) for x in labelled if voxels[x["label"]] > 0]
     return Subject(subject_id=subject.subject_id, affine=affine, info=info, **arrays)
 
 
@@ -195,11 +211,13 @@ def _datalist(out: Path, records: list[dict], drf: float, config: SimulationConf
         {
             "subject": r["subject"],
             "image": r["files"][f"pet_{tag}"],
+            **{f"image_{drf_tag(d)}": r["files"][f"pet_{drf_tag(d)}"] for d in config.drfs},
             "label": r["files"]["pet_full"],
             "mask": r["files"]["brain_mask"],
             "t1": r["files"]["t1"],
             "lesion": r["files"]["lesion_mask"],
             "truth": r["files"]["truth"],
+            **({"tissue": r["files"]["tissue"]} if "tissue" in r["files"] else {}),
         }
         for r in records
     ]
@@ -247,10 +265,11 @@ def simulate_dataset(
             if on_subject is not None:
                 on_subject(sids[k], timings[sids[k]])
     records = [read_json(_record_path(out, sid), "subject record") for sid in sids]
-    for position, drf in enumerate(config.drfs):
+    default_drf = PAPER_DRF if PAPER_DRF in config.drfs else config.drfs[0]
+    for drf in config.drfs:
         datalist = _datalist(out, records, drf, config)
         write_json(datalist, out / f"datalist_{drf_tag(drf)}.json", overwrite=True)
-        if position == 0:
+        if drf == default_drf:
             write_json(datalist, out / DATALIST_NAME, overwrite=True)
     manifest = {
         "settings": config.as_dict(),

@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import torch
 from scipy import ndimage
 
+from .lesions import LesionContext, add_lesion_mix, add_ring_enhancing
 from .presets import Geometry
+from .random_fields import smooth_field
+
+GREY_MATTER, WHITE_MATTER, CSF = 1, 2, 3
 
 __all__ = ["Subject", "TissueModel", "load_mni_templates", "make_subject", "grid_affine"]
 
@@ -61,6 +64,7 @@ class Subject:
     mu_map: np.ndarray
     affine: np.ndarray
     info: dict = field(default_factory=dict)
+    tissue: np.ndarray | None = None  # 1 grey matter, 2 white matter, 3 CSF (dominant class), 0 elsewhere
 
 
 @lru_cache(maxsize=1)
@@ -99,26 +103,6 @@ def _rotation(angles_rad: np.ndarray) -> np.ndarray:
     ry = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
     rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
     return rz @ ry @ rx
-
-
-def smooth_field(
-    shape: tuple[int, ...], voxel_mm: tuple[float, ...], correlation_mm: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Zero-mean, unit-sd smooth random field.
-
-    Coarse white noise on a grid spaced `correlation_mm` apart is upsampled with cubic splines to a grid
-    4x coarser than `shape` and then trilinearly to `shape` (the cubic step sets the smoothness, the linear
-    step only the sampling, which keeps this cheap on large grids).
-    """
-    coarse = tuple(max(3, int(math.ceil(n * v / correlation_mm)) + 1) for n, v in zip(shape, voxel_mm))
-    noise = rng.standard_normal(coarse).astype(np.float32)
-    middle = tuple(max(c, int(math.ceil(n / 4))) for n, c in zip(shape, coarse))
-    mid = ndimage.zoom(noise, [m / c for m, c in zip(middle, coarse)], order=3, mode="nearest", grid_mode=True)
-    field_t = torch.from_numpy(np.ascontiguousarray(mid))[None, None]
-    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(shape)]
-    fine = torch.nn.functional.interpolate(field_t, size=tuple(shape), mode=mode, align_corners=False)[0, 0].numpy()
-    fine = fine - fine.mean()
-    return fine / max(float(fine.std()), 1e-6)
 
 
 def _warp_coordinates(geometry: Geometry, tissue: TissueModel, rng: np.random.Generator, mni: dict) -> tuple:
@@ -165,68 +149,16 @@ def _shells(brain: np.ndarray, voxel_mm: tuple, rng: np.random.Generator) -> dic
     return {"csf": csf, "skull": skull, "scalp": scalp, "thickness_mm": [csf_t, skull_t, scalp_t]}
 
 
-def _add_lesion(
-    act: np.ndarray,
-    t1: np.ndarray,
-    lesion: np.ndarray,
-    tissue_mask: np.ndarray,
-    inside_dist: np.ndarray,
-    geometry: Geometry,
-    tissue: TissueModel,
-    gm_act: float,
-    wm_act: float,
-    t1_wm: float,
-    rng: np.random.Generator,
-) -> dict:
-    """Insert one glioblastoma-like lesion in place; returns its description."""
-    vox = np.asarray(geometry.voxel_size_mm)
-    diameter = rng.uniform(*tissue.lesion_diameter_mm)
-    radius = diameter / 2.0
-    candidates = np.argwhere(tissue_mask & (inside_dist >= max(0.5 * radius, 4.0)) & (lesion == 0))
-    if len(candidates) == 0:
-        candidates = np.argwhere(tissue_mask)
-    centre = candidates[rng.integers(len(candidates))]
-    half = np.ceil(1.6 * radius / vox).astype(int) + 1
-    lo = np.maximum(centre - half, 0)
-    hi = np.minimum(centre + half + 1, act.shape)
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    sub_shape = tuple(int(b - a) for a, b in zip(lo, hi))
-    grids = np.meshgrid(*[(np.arange(a, b) - c) * v for a, b, c, v in zip(lo, hi, centre, vox)], indexing="ij")
-    rho = np.sqrt(sum(g**2 for g in grids)) / radius
-    rho = rho + 0.15 * smooth_field(sub_shape, geometry.voxel_size_mm, max(0.6 * radius, 3.0), rng)
-    core_fraction = rng.uniform(*tissue.lesion_core_fraction)
-    in_brain = inside_dist[box] > 0
-    whole = (rho < 1.0) & in_brain
-    core = (rho < core_fraction) & in_brain
-    rim = whole & ~core
-    oedema = (rho >= 1.0) & (rho < 1.5) & in_brain
-    rim_ratio = rng.uniform(*tissue.lesion_rim_to_gm)
-    core_ratio = rng.uniform(*tissue.lesion_core_to_wm)
-    a = act[box]
-    a[oedema] *= tissue.oedema_factor
-    a[rim] = rim_ratio * gm_act
-    a[core] = core_ratio * wm_act
-    t = t1[box]
-    t[oedema] *= 0.9
-    t[rim] = 0.65 * t1_wm
-    t[core] = 0.35 * t1_wm
-    lab = lesion[box]
-    lab[rim] = 1
-    lab[core] = 2
-    return {
-        "centre_voxel": centre.tolist(),
-        "diameter_mm": round(float(diameter), 2),
-        "core_fraction": round(float(core_fraction), 3),
-        "rim_to_gm": round(float(rim_ratio), 3),
-        "core_to_wm": round(float(core_ratio), 3),
-        "voxels": int(whole.sum()),
-    }
-
-
 def make_subject(
-    subject_id: str, geometry: Geometry, rng: np.random.Generator, tissue: TissueModel | None = None
+    subject_id: str,
+    geometry: Geometry,
+    rng: np.random.Generator,
+    tissue: TissueModel | None = None,
+    lesion_rng: np.random.Generator | None = None,
 ) -> Subject:
-    """Build one subject on `geometry` from the MNI152 templates, using only `rng` for randomness."""
+    """Build one subject on `geometry` from the MNI152 templates, using only `rng` for randomness; with `lesion_rng`
+    the lesions are the mix of `lesions.add_lesion_mix` drawn from it (one label per lesion), else the legacy
+    glioblastoma-like lesion (label 1 rim, 2 necrotic core)."""
     tissue = tissue or TissueModel()
     mni = load_mni_templates()
     coords, warp_params = _warp_coordinates(geometry, tissue, rng, mni)
@@ -267,15 +199,22 @@ def make_subject(
     lesion = np.zeros(geometry.shape, dtype=np.uint8)
     inside_dist = ndimage.distance_transform_edt(brain, sampling=vox).astype(np.float32)
     tissue_mask = brain & ((gm + wm) > 0.5)
-    lesions = [
-        _add_lesion(act, t1, lesion, tissue_mask, inside_dist, geometry, tissue, gm_act, wm_act, t1_wm, rng)
-        for _ in range(tissue.n_lesions)
-    ]
+    context = LesionContext(act, t1, lesion, tissue_mask, inside_dist, geometry, tissue, gm_act, wm_act, t1_wm)
+    if lesion_rng is None:  # the legacy recipe: glioblastoma-like lesions drawn from the anatomy stream
+        lesions = [add_ring_enhancing(context, rng) for _ in range(tissue.n_lesions)]
+    else:
+        lesions = add_lesion_mix(context, lesion_rng)
 
     head = brain | shells["csf"] | shells["skull"] | shells["scalp"]
     mu = np.where(head, tissue.mu_soft_tissue_per_cm, 0.0).astype(np.float32)
     mu_bone = rng.uniform(*tissue.mu_bone_per_cm)
     mu[shells["skull"]] = mu_bone
+
+    tissue_map = np.zeros(geometry.shape, dtype=np.uint8)  # the dominant class of each brain voxel (fraction >= 0.5)
+    tissue_map[brain & (gm >= 0.5)] = GREY_MATTER
+    tissue_map[brain & (wm >= 0.5)] = WHITE_MATTER
+    tissue_map[brain & (csf_in >= 0.5)] = CSF
+    tissue_map[lesion > 0] = 0
 
     info = {
         "warp": warp_params,
@@ -293,6 +232,7 @@ def make_subject(
         brain_mask=brain.astype(np.uint8),
         lesion_mask=lesion,
         mu_map=mu,
+        tissue=tissue_map,
         affine=grid_affine(geometry),
         info=info,
     )

@@ -8,7 +8,11 @@ from typing import Any
 
 from ..errors import ConfigValueError
 
-__all__ = ["Geometry", "PRESETS", "ReconstructionSettings", "SimulationConfig"]
+__all__ = ["DOSE_CHAIN", "Geometry", "LESION_RECIPES", "PRESETS", "ReconstructionSettings", "SimulationConfig"]
+
+LESION_RECIPES = ("gbm", "mix")
+DOSE_CHAIN = (2.0, 4.0, 10.0, 20.0, 50.0, 100.0, 200.0)
+"""The nested dose levels of a full study (UDPET's 2-100 and the paper's 200)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class SimulationConfig:
         randoms_fraction: randoms / prompts.
         recon: OSEM settings.
         device: 'auto', 'cpu' or 'cuda'.
+        lesions: 'gbm' (the legacy recipe: one glioblastoma-like lesion per subject, drawn with the anatomy) or 'mix'
+            (1-4 lesions per subject of distinct kinds: hot nodule, ring-enhancing, PET-only, cold; own stream).
     """
 
     preset: str = "quick"
@@ -96,6 +102,7 @@ class SimulationConfig:
     randoms_fraction: float = 0.15
     recon: ReconstructionSettings = field(default_factory=ReconstructionSettings)
     device: str = "auto"
+    lesions: str = "gbm"
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -133,6 +140,8 @@ class SimulationConfig:
                 f"setting osem_subsets: {self.recon.subsets} does not divide the preset's {self.geometry.n_views} views"
             )
         _positive_number("postfilter_fwhm_mm", self.recon.postfilter_fwhm_mm, allow_zero=True)
+        if self.lesions not in LESION_RECIPES:
+            raise ConfigValueError(f"setting lesions: expected one of {list(LESION_RECIPES)}, got {self.lesions!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigValueError(f"setting device: expected auto, cpu or cuda, got {self.device!r}")
 
@@ -169,6 +178,8 @@ class SimulationConfig:
         out = self.as_dict()
         for key in ("n_subjects", "device"):
             out.pop(key)
+        if out["lesions"] == "gbm":
+            out.pop("lesions")  # the legacy recipe keeps the settings hash it had before the lesion mix existed
         return out
 
     @staticmethod
