@@ -110,7 +110,7 @@ def test_regions_and_regional_metrics_against_brute_force_and_scikit_image():
     assert (
         not (regions["interior"] & regions["edge"]).any() and ((regions["interior"] | regions["edge"]) == brain).all()
     )
-    metrics = regional_metrics(pred, ref, brain, VOXEL, tissue)
+    metrics = regional_metrics(pred, ref, brain, regions)
     assert set(metrics) == {"interior", "edge", "grey_matter", "white_matter"}
     peak = ref[brain].max()
     for name, values in metrics.items():

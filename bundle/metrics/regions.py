@@ -54,17 +54,13 @@ def brain_regions(
 
 
 def regional_metrics(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    mask: np.ndarray,
-    voxel_size_mm: tuple[float, float, float],
-    tissue: np.ndarray | None = None,
+    pred: np.ndarray, ref: np.ndarray, mask: np.ndarray, regions: dict[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
-    """{region: {"nrmse", "psnr", "voxels"}} for every region of the brain mask."""
+    """{region: {"nrmse", "psnr", "voxels"}} for every region of the brain mask (`regions` from `brain_regions`)."""
     x, y = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
     peak = float(y[np.asarray(mask, bool)].max())
     out = {}
-    for name, region in brain_regions(mask, voxel_size_mm, tissue).items():
+    for name, region in regions.items():
         mse = float(np.mean((x[region] - y[region]) ** 2))
         out[name] = {
             "nrmse": masked_nrmse(x, y, region),

@@ -42,12 +42,13 @@ def evaluate_volume(
     x, y, brain = np.asarray(pred, np.float64), np.asarray(ref, np.float64), np.asarray(mask, bool)
     out: dict[str, Any] = dict(image_metrics(x, y, brain))
     out["paper_convention"] = paper_convention_metrics(x, y, brain)
-    out["regions"] = regional_metrics(x, y, brain, voxel_size_mm, tissue)
+    regions = brain_regions(brain, voxel_size_mm, tissue)
+    out["regions"] = regional_metrics(x, y, brain, regions)
     labels = None if lesions is None else check_lesion_map(lesions, y.shape)
     out["lesions"] = {} if labels is None else lesion_bias(x, y, labels, brain, voxel_size_mm)
     if labels is not None and truth is not None:
         for label, values in lesion_bias(x, np.asarray(truth, np.float64), labels, brain, voxel_size_mm).items():
             out["lesions"][label].update({f"{k}_vs_truth": v for k, v in values.items() if k != "voxels"})
-    wm = uniform_white_matter(brain_regions(brain, voxel_size_mm, tissue), labels, voxel_size_mm)
+    wm = uniform_white_matter(regions, labels, voxel_size_mm)
     out["white_matter_cv"] = None if wm is None else white_matter_cv(x, wm)
     return out
