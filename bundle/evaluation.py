@@ -13,7 +13,7 @@ from ignite.engine import Engine, Events
 
 from .errors import InputDataError, OutputExistsError
 from .io import atomic_path, ensure_writable_dir
-from .metrics import check_mask, image_metrics, slice_metrics
+from .metrics import check_mask, evaluate_volume, image_metrics, slice_metrics
 from .tables import format_table, write_csv
 
 __all__ = ["EvaluationReport", "save_panel", "check_prediction_geometry", "lesion_slice"]
@@ -84,7 +84,8 @@ class EvaluationReport:
     """Ignite handler for an evaluator whose output holds `pred` and whose batch holds the low-dose `input`
     (single channel), `label` and `mask` in the original space and units after inversion.
 
-    Writes `<output_dir>/metrics_per_subject.csv`, `metrics_per_slice.csv` and `panels/<subject>.png`.
+    Writes `<output_dir>/metrics_per_subject.csv`, `metrics_per_slice.csv`, `regions_per_subject.csv`,
+    `lesions_per_subject.csv` (with a lesion map) and `panels/<subject>.png`.
     """
 
     def __init__(
@@ -102,6 +103,8 @@ class EvaluationReport:
         self.overwrite = overwrite
         self.subject_rows: list[dict[str, Any]] = []
         self.slice_rows: list[dict[str, Any]] = []
+        self.region_rows: list[dict[str, Any]] = []
+        self.lesion_rows: list[dict[str, Any]] = []
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._reset)
@@ -112,7 +115,7 @@ class EvaluationReport:
         existing = self.output_dir / "metrics_per_subject.csv"
         if existing.exists() and not self.overwrite:
             raise OutputExistsError(f"{existing}: evaluation results already exist; set overwrite to replace them")
-        self.subject_rows, self.slice_rows = [], []
+        self.subject_rows, self.slice_rows, self.region_rows, self.lesion_rows = [], [], [], []
 
     def _on_iteration(self, engine: Engine) -> None:
         outputs = engine.state.output if isinstance(engine.state.output, list) else [engine.state.output]
@@ -124,7 +127,7 @@ class EvaluationReport:
 
             image = get(self.input_key)
             voxel = tuple(float(v) for v in np.asarray(getattr(image, "pixdim", (1.0, 1.0, 1.0)))[:3])
-            lesion = get(self.lesion_key)
+            lesion, truth, tissue = (get(k) for k in (self.lesion_key, "truth", "tissue"))
             self.add(
                 str(batch.get(self.subject_key, f"case{len(self.subject_rows)}")),
                 _np(out["pred"])[0],
@@ -133,6 +136,8 @@ class EvaluationReport:
                 _np(get("mask"))[0] > 0.5,
                 None if lesion is None else _np(lesion)[0],
                 voxel,
+                truth=None if truth is None else _np(truth)[0],
+                tissue=None if tissue is None else _np(tissue)[0],
             )
 
     def add(
@@ -144,8 +149,15 @@ class EvaluationReport:
         mask: np.ndarray,
         lesion: np.ndarray | None = None,
         voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        truth: np.ndarray | None = None,
+        tissue: np.ndarray | None = None,
     ) -> dict[str, Any]:
-        """Score one subject (original units): the low-dose input, each baseline and the network."""
+        """Score one subject (original units): the low-dose input, each baseline and the network.
+
+        Besides NRMSE, PSNR and SSIM, every method gets the regional PSNR (brain interior, edge band, grey and white
+        matter with a tissue map), the paper-convention PSNR, and with a lesion map each lesion's SUVmean, SUVmax
+        and SUVpeak bias against the full dose (and the phantom) and its contrast recovery
+        (`lesions_per_subject.csv`, `regions_per_subject.csv`; means over lesions in the subject's row)."""
         check_mask(mask, f"mask of {subject}")
         check_prediction_geometry(pred, label, f"prediction of {subject}")
         row: dict[str, Any] = {"subject": subject}
@@ -157,6 +169,9 @@ class EvaluationReport:
                 row[f"{method}_{k}"] = v
             for s in slice_metrics(image, label, mask):
                 self.slice_rows.append({"subject": subject, "method": method, **s})
+        lesions = lesion if lesion is not None and np.any(lesion > 0) else None
+        for method, image in images.items():
+            row.update(self._quantify(subject, method, image, label, mask, voxel_size_mm, lesions, truth, tissue))
         self.subject_rows.append(row)
         z = lesion_slice(mask, lesion)
         save_panel(
@@ -169,12 +184,35 @@ class EvaluationReport:
         )
         return row
 
+    def _quantify(self, subject, method, image, label, mask, voxel_size_mm, lesions, truth, tissue) -> dict[str, Any]:
+        """Regional and lesion metrics of one method: detail rows kept for the CSV files, summary columns returned."""
+        result = evaluate_volume(image, label, mask, voxel_size_mm, lesions, truth, tissue)
+        columns: dict[str, Any] = {f"{method}_paper_convention_psnr": result["paper_convention"]["psnr"]}
+        for region, values in result["regions"].items():
+            columns[f"{method}_{region}_psnr"] = values["psnr"]
+            self.region_rows.append({"subject": subject, "method": method, "region": region, **values})
+        for label_id, values in result["lesions"].items():
+            self.lesion_rows.append({"subject": subject, "method": method, "lesion": label_id, **values})
+        if result["lesions"]:
+            biases = [v["suv_mean_bias_pct"] for v in result["lesions"].values()]
+            columns[f"{method}_lesion_suv_mean_bias_pct"] = float(np.mean(biases))
+            columns[f"{method}_lesion_worst_suv_mean_bias_pct"] = float(max(biases, key=abs))
+            columns[f"{method}_lesion_suv_max_bias_pct"] = float(
+                np.mean([v["suv_max_bias_pct"] for v in result["lesions"].values()])
+            )
+        if result["white_matter_cv"] is not None:
+            columns[f"{method}_white_matter_cv"] = result["white_matter_cv"]
+        return columns
+
     def finish(self) -> list[dict[str, Any]]:
         """Write the CSV files and print the per-subject table; returns the per-subject rows."""
         if not self.subject_rows:
             raise InputDataError("evaluation: no subjects were evaluated")
         write_csv(self.subject_rows, self.output_dir / "metrics_per_subject.csv", overwrite=True)
         write_csv(self.slice_rows, self.output_dir / "metrics_per_slice.csv", overwrite=True)
+        write_csv(self.region_rows, self.output_dir / "regions_per_subject.csv", overwrite=True)
+        if self.lesion_rows:
+            write_csv(self.lesion_rows, self.output_dir / "lesions_per_subject.csv", overwrite=True)
         methods = ["low_dose", *self.baselines, "network"]
         cols = ["subject"] + [f"{m}_{k}" for k in ("nrmse", "psnr", "ssim") for m in methods]
         print(format_table(self.subject_rows, cols), flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import nibabel as nib
@@ -98,3 +99,54 @@ def test_inference_resamples_other_voxel_sizes_and_back(trained, tiny_dataset, t
     assert out.shape == data.shape
     np.testing.assert_allclose(out.affine, aff, atol=1e-4)
     assert np.isfinite(out.get_fdata()).all()
+
+
+@pytest.fixture(scope="module")
+def dose_chain_dataset(tmp_path_factory):
+    """Three tiny subjects at DRF 20 and 200 with the lesion mix."""
+    from bundle.simulation import SimulationConfig, simulate_dataset
+
+    out = tmp_path_factory.mktemp("dose_chain")
+    config = SimulationConfig(preset="tiny", slices=16, n_subjects=3, seed=11, drfs=(20.0, 200.0), lesions="mix")
+    simulate_dataset(out, config.with_updates(device="cpu"), progress=False)
+    return out
+
+
+def test_evaluation_at_another_dose_writes_lesion_and_regional_metrics(trained, dose_chain_dataset, tmp_path):
+    from monai.bundle import ConfigWorkflow
+
+    overrides = tiny_overrides(
+        dose_chain_dataset, tmp_path / "fold", eval_drf=20, ckpt_path=str(trained / "checkpoints" / "model.pt")
+    )
+    wf = ConfigWorkflow(config_file=[TRAIN, EVALUATE], workflow_type=None, logging_file=False, **overrides)
+    wf.initialize()
+    rows = wf.run()[-1]
+    eval_dir = tmp_path / "fold" / "eval_drf20"
+    assert (eval_dir / "predictions" / "sub-001_pet_drf20_denoised.nii.gz").is_file()  # the DRF-20 image was denoised
+    row = rows[0]
+    for method in ("low_dose", "gaussian", "network"):
+        assert {f"{method}_interior_psnr", f"{method}_edge_psnr", f"{method}_white_matter_psnr"} <= set(row)
+        assert f"{method}_lesion_suv_mean_bias_pct" in row and np.isfinite(row[f"{method}_white_matter_cv"])
+    lesions = (eval_dir / "lesions_per_subject.csv").read_text().splitlines()
+    assert lesions[0].startswith("subject,method,lesion,suv_mean_bias_pct,suv_max_bias_pct,suv_peak_bias_pct")
+    manifest = json.loads((dose_chain_dataset / "manifest.json").read_text())
+    assert len(lesions) - 1 == 3 * len(manifest["subjects"]["sub-001"]["lesions"])  # 3 methods x every lesion
+    regions = (eval_dir / "regions_per_subject.csv").read_text().splitlines()
+    assert regions[0].startswith("subject,method,region,nrmse,psnr") and len(regions) == 1 + 3 * 4
+
+
+def test_evaluation_at_a_dose_the_datalist_lacks_is_refused_in_one_line(trained, tiny_dataset, tmp_path):
+    from monai.bundle import ConfigWorkflow
+
+    from bundle.errors import InputDataError
+
+    overrides = tiny_overrides(
+        tiny_dataset, tmp_path / "fold", eval_drf=20, ckpt_path=str(trained / "checkpoints" / "model.pt")
+    )
+    wf = ConfigWorkflow(config_file=[TRAIN, EVALUATE], workflow_type=None, logging_file=False, **overrides)
+    wf.initialize()
+    with pytest.raises(Exception) as info:
+        wf.run()
+    message = str(info.value) + str(info.value.__cause__)
+    assert "eval_drf" in message and "image_drf20" in message
+    assert isinstance(info.value, InputDataError) or isinstance(info.value.__cause__, InputDataError)

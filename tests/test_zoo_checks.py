@@ -74,6 +74,17 @@ def test_check_properties_finds_nothing_missing_for_train_and_infer(tiny_dataset
     assert infer.check_properties() == []
 
 
+def test_network_initialisation_is_seeded_whether_or_not_properties_were_checked_first(tiny_dataset, tmp_path):
+    """The zoo and MONAI FL check properties (which builds the network) before running; the weights must not depend
+    on it."""
+    checked = _train_workflow(tiny_dataset, tmp_path / "a")
+    checked.check_properties()
+    plain = _train_workflow(tiny_dataset, tmp_path / "b")
+    plain.parser.get_parsed_content("prepare")  # what `run` does first
+    a, b = (wf.parser.get_parsed_content("network").state_dict() for wf in (checked, plain))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_overriding_train_dataset_data_changes_what_trains(tiny_dataset, tmp_path):
     """MONAI FL and the zoo set the training data through `train#dataset#data`."""
     wf = _train_workflow(tiny_dataset, tmp_path)

@@ -25,11 +25,42 @@ from typing import Any
 from ..errors import InputDataError
 from ..io import read_json
 
-__all__ = ["DATALIST_KEYS", "DOSE_KEY_PREFIX", "OPTIONAL_KEYS", "is_path_key", "load_datalist", "subject_name"]
+__all__ = [
+    "DATALIST_KEYS",
+    "DOSE_KEY_PREFIX",
+    "OPTIONAL_KEYS",
+    "at_dose",
+    "dose_key",
+    "is_path_key",
+    "load_datalist",
+    "subject_name",
+]
 
 DATALIST_KEYS = ("image", "label")
 OPTIONAL_KEYS = ("mask", "t1", "lesion", "truth", "tissue")
 DOSE_KEY_PREFIX = "image_drf"  # image_drf20: the low-dose PET at DRF 20 (the nested dose levels of one study)
+
+
+def dose_key(drf: float) -> str:
+    """The datalist key of a study's image at dose-reduction factor `drf`: 'image_drf20', 'image_drf2.5'."""
+    value = float(drf)
+    return f"{DOSE_KEY_PREFIX}{int(value)}" if value.is_integer() else f"{DOSE_KEY_PREFIX}{value:g}"
+
+
+def at_dose(items: list[dict[str, Any]], drf: float | None) -> list[dict[str, Any]]:
+    """The items with `image` set to their image at DRF `drf` (unchanged when `drf` is None), or a one-line error
+    naming the subject and the missing key."""
+    if drf is None:
+        return list(items)
+    if isinstance(drf, bool) or not isinstance(drf, (int, float)) or not float(drf) >= 1.0:
+        raise InputDataError(f"setting eval_drf: expected a dose-reduction factor >= 1 or null, got {drf!r}")
+    key = dose_key(drf)
+    missing = [item["subject"] for item in items if key not in item]
+    if missing:
+        raise InputDataError(
+            f"setting eval_drf: subject(s) {missing} have no '{key}' in the datalist (simulate with --drf ... {drf:g})"
+        )
+    return [dict(item, image=item[key], drf=float(drf)) for item in items]
 
 
 def is_path_key(key: str) -> bool:
