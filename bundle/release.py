@@ -61,6 +61,7 @@ def ship_fold_checkpoint(
     checkpoint = load_checkpoint(source)
     save_weights(network_state(checkpoint), target, overwrite=overwrite)
     metrics = cv_eval_metrics(folder)
+    noise_level = _trained_noise_level(config, result.get("training_subjects") or [])
     record = {
         "weights": str(target),
         "sha256": file_sha256(target),
@@ -75,6 +76,7 @@ def ship_fold_checkpoint(
         "dataset": {k: config.get(k) for k in ("dataset_dir", "simulation", "datalist_file")},
         "command": command,
         "cross_validation": metrics,
+        "trained_noise_level": noise_level,
     }
     write_json(record, Path(models_dir) / "model_provenance.json", overwrite=True)
     meta = read_json(meta_file, "metadata file")
@@ -82,3 +84,18 @@ def ship_fold_checkpoint(
     meta["eval_protocol"] = metrics["protocol"]
     write_json(meta, meta_file, overwrite=True)
     return record
+
+
+def _trained_noise_level(config: dict[str, Any], subjects: list[str]) -> dict[str, Any] | None:
+    """The noise-level range of the fold's training subjects (for the inference's noise check), when its datalist
+    can be read from the fold's config; None otherwise."""
+    from monai.bundle import ConfigParser
+
+    from .data import load_datalist
+    from .deploy.noise_check import trained_noise_level
+
+    if "datalist_file" not in config or not subjects:
+        return None
+    datalist = ConfigParser(config).get_parsed_content("datalist_file")
+    items = [item for item in load_datalist(datalist) if item["subject"] in set(subjects)]
+    return trained_noise_level(items) if items else None

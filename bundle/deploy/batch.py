@@ -54,6 +54,8 @@ class BatchInference:
         dicom_writer: callable(study, pred MetaTensor, output_dir, overwrite) for DICOM inputs, or None.
         overwrite: replace existing outputs; otherwise a study whose output exists is skipped.
         on_study: optional callable(StudyResult) after every study (progress reporting, load measurements).
+        noise_check: optional callable(name, image) returning a one-line warning when a study's noise level lies
+            outside the trained range (`noise_check.NoiseLevelCheck`); the study is still denoised.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class BatchInference:
         overwrite: bool = False,
         progress: bool = True,
         on_study: Callable[[StudyResult], None] | None = None,
+        noise_check: Callable[[str, Any], str | None] | None = None,
     ) -> None:
         self.dataset = dataset
         self.inferer = inferer
@@ -79,6 +82,8 @@ class BatchInference:
         self.overwrite = overwrite
         self.progress = progress
         self.on_study = on_study
+        self.noise_check = noise_check
+        self.warnings: dict[str, str] = {}
         self.results: list[StudyResult] = []
 
     def output_path(self, study: dict[str, Any]) -> Path:
@@ -88,6 +93,10 @@ class BatchInference:
         """Denoise study `index` and write its outputs; raises on any problem."""
         study = self.dataset.studies[index]
         data = self.dataset[index]
+        warning = self.noise_check(study["name"], data["image"]) if self.noise_check is not None else None
+        if warning:
+            logger.warning(warning)
+            self.warnings[study["name"]] = warning
         image = data["image"]
         with torch.no_grad():
             pred = self.inferer(image[None].to(self.device), self.network)[0].cpu()
@@ -108,7 +117,7 @@ class BatchInference:
         ensure_writable_dir(self.output_dir, "setting output_dir")
         if hasattr(self.network, "eval"):
             self.network.eval()
-        self.results = []
+        self.results, self.warnings = [], {}
         for index, study in enumerate(
             tqdm(self.dataset.studies, desc="denoising", unit="study", disable=not self.progress)
         ):
@@ -142,5 +151,7 @@ class BatchInference:
         ]
         for r in self.results:
             detail = ", ".join(r.outputs) if r.status == "ok" else r.message
+            if r.name in self.warnings:
+                detail += f" (warning: {self.warnings[r.name]})"
             lines.append(f"  {r.status:7s} {r.name} ({r.seconds:.1f} s): {detail}")
         print("\n".join(lines), flush=True)
