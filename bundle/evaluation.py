@@ -12,11 +12,15 @@ import torch
 from ignite.engine import Engine, Events
 
 from .errors import InputDataError, OutputExistsError
-from .io import atomic_path, ensure_writable_dir
+from .io import atomic_path, ensure_writable_dir, write_json
 from .metrics import check_mask, evaluate_volume, image_metrics, slice_metrics
+from .quantification import evaluation_record, lesions_of
 from .tables import format_table, write_csv
 
-__all__ = ["EvaluationReport", "save_panel", "check_prediction_geometry", "lesion_slice"]
+__all__ = ["RECORDS_FILE", "EvaluationReport", "save_panel", "check_prediction_geometry", "lesion_slice"]
+
+RECORDS_FILE = "records.json"
+"""Every method's evaluation record of every subject (`quantification.evaluation_record`), written last."""
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +89,9 @@ class EvaluationReport:
     (single channel), `label` and `mask` in the original space and units after inversion.
 
     Writes `<output_dir>/metrics_per_subject.csv`, `metrics_per_slice.csv`, `regions_per_subject.csv`,
-    `lesions_per_subject.csv` (with a lesion map) and `panels/<subject>.png`.
+    `lesions_per_subject.csv` (with a lesion map, each lesion with its kind from `lesion_kinds`: subject -> label ->
+    kind), `panels/<subject>.png`, and last `records.json` (the records the dose and lesion tables are built from).
+    `drf` is the dose-reduction factor of the evaluated low-dose images (None: not known).
     """
 
     def __init__(
@@ -96,15 +102,20 @@ class EvaluationReport:
         subject_key: str = "subject",
         baselines: Mapping[str, Any] | None = None,
         overwrite: bool = False,
+        drf: float | None = None,
+        lesion_kinds: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.baselines = dict(baselines or {})
         self.input_key, self.lesion_key, self.subject_key = input_key, lesion_key, subject_key
         self.overwrite = overwrite
+        self.drf = None if drf is None else float(drf)
+        self.lesion_kinds = {s: dict(k) for s, k in (lesion_kinds or {}).items()}
         self.subject_rows: list[dict[str, Any]] = []
         self.slice_rows: list[dict[str, Any]] = []
         self.region_rows: list[dict[str, Any]] = []
         self.lesion_rows: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._reset)
@@ -116,6 +127,7 @@ class EvaluationReport:
         if existing.exists() and not self.overwrite:
             raise OutputExistsError(f"{existing}: evaluation results already exist; set overwrite to replace them")
         self.subject_rows, self.slice_rows, self.region_rows, self.lesion_rows = [], [], [], []
+        self.records = []
 
     def _on_iteration(self, engine: Engine) -> None:
         outputs = engine.state.output if isinstance(engine.state.output, list) else [engine.state.output]
@@ -157,7 +169,8 @@ class EvaluationReport:
         Besides NRMSE, PSNR and SSIM, every method gets the regional PSNR (brain interior, edge band, grey and white
         matter with a tissue map), the paper-convention PSNR, and with a lesion map each lesion's SUVmean, SUVmax
         and SUVpeak bias against the full dose (and the phantom) and its contrast recovery
-        (`lesions_per_subject.csv`, `regions_per_subject.csv`; means over lesions in the subject's row)."""
+        (`lesions_per_subject.csv`, `regions_per_subject.csv`; means over the hot and over the cold lesions in the
+        subject's row)."""
         check_mask(mask, f"mask of {subject}")
         check_prediction_geometry(pred, label, f"prediction of {subject}")
         row: dict[str, Any] = {"subject": subject}
@@ -172,6 +185,7 @@ class EvaluationReport:
         lesions = lesion if lesion is not None and np.any(lesion > 0) else None
         for method, image in images.items():
             row.update(self._quantify(subject, method, image, label, mask, voxel_size_mm, lesions, truth, tissue))
+        row["drf"] = self.drf
         self.subject_rows.append(row)
         z = lesion_slice(mask, lesion)
         save_panel(
@@ -185,21 +199,27 @@ class EvaluationReport:
         return row
 
     def _quantify(self, subject, method, image, label, mask, voxel_size_mm, lesions, truth, tissue) -> dict[str, Any]:
-        """Regional and lesion metrics of one method: detail rows kept for the CSV files, summary columns returned."""
+        """Regional and lesion metrics of one method: detail rows and the record kept for the files, summary columns
+        returned."""
         result = evaluate_volume(image, label, mask, voxel_size_mm, lesions, truth, tissue)
+        record = evaluation_record(subject, self.drf, method, result, self.lesion_kinds.get(subject))
+        self.records.append(record)
         columns: dict[str, Any] = {f"{method}_paper_convention_psnr": result["paper_convention"]["psnr"]}
+        where = {"subject": subject, "drf": self.drf, "method": method}
         for region, values in result["regions"].items():
             columns[f"{method}_{region}_psnr"] = values["psnr"]
-            self.region_rows.append({"subject": subject, "method": method, "region": region, **values})
-        for label_id, values in result["lesions"].items():
-            self.lesion_rows.append({"subject": subject, "method": method, "lesion": label_id, **values})
-        if result["lesions"]:
-            biases = [v["suv_mean_bias_pct"] for v in result["lesions"].values()]
-            columns[f"{method}_lesion_suv_mean_bias_pct"] = float(np.mean(biases))
-            columns[f"{method}_lesion_worst_suv_mean_bias_pct"] = float(max(biases, key=abs))
-            columns[f"{method}_lesion_suv_max_bias_pct"] = float(
-                np.mean([v["suv_max_bias_pct"] for v in result["lesions"].values()])
-            )
+            self.region_rows.append({**where, "region": region, **values})
+        for label_id, values in record["lesions"].items():
+            self.lesion_rows.append({**where, "lesion": label_id, **values})
+        for kind in ("hot", "cold"):
+            lesions = lesions_of(record, kind)
+            if lesions:
+                biases = [v["suv_mean_bias_pct"] for v in lesions]
+                columns[f"{method}_{kind}_lesion_suv_mean_bias_pct"] = float(np.mean(biases))
+                columns[f"{method}_{kind}_lesion_worst_suv_mean_bias_pct"] = float(max(biases, key=abs))
+                columns[f"{method}_{kind}_lesion_suv_max_bias_pct"] = float(
+                    np.mean([v["suv_max_bias_pct"] for v in lesions])
+                )
         if result["white_matter_cv"] is not None:
             columns[f"{method}_white_matter_cv"] = result["white_matter_cv"]
         return columns
@@ -213,7 +233,12 @@ class EvaluationReport:
         write_csv(self.region_rows, self.output_dir / "regions_per_subject.csv", overwrite=True)
         if self.lesion_rows:
             write_csv(self.lesion_rows, self.output_dir / "lesions_per_subject.csv", overwrite=True)
+        write_json(self.records, self.output_dir / RECORDS_FILE, overwrite=True)
         methods = ["low_dose", *self.baselines, "network"]
         cols = ["subject"] + [f"{m}_{k}" for k in ("nrmse", "psnr", "ssim") for m in methods]
+        lesion_cols = [f"{m}_{kind}_lesion_suv_mean_bias_pct" for kind in ("hot", "cold") for m in methods]
+        cols += [c for c in lesion_cols if any(c in row for row in self.subject_rows)]
+        dose = "of unknown DRF" if self.drf is None else f"at DRF {self.drf:g}"
+        print(f"Test subject(s) {dose}; lesion columns: mean SUVmean bias in % against the full dose", flush=True)
         print(format_table(self.subject_rows, cols), flush=True)
         return self.subject_rows

@@ -8,6 +8,12 @@ per-epoch training loss and validation metrics (logged by the training config's 
 metrics, and artifacts (config, checkpoint, metrics CSV, PNG panel). A "summary" run logs mean and sd over
 folds with the per-subject table. A fold is complete when `<output>/fold<k>/result.json` exists; re-running
 skips complete folds and resumes an interrupted one from its last epoch.
+
+The test subject is evaluated at every dose level the datalist names (`image_drf<D>`, into `fold<k>/eval_drf<D>/`)
+besides `image` itself (`fold<k>/eval/`), each baseline tuned at that level on the fold's training subjects; test
+metrics at DRF D are logged as `test_drf<D>_*`. A complete fold that lacks an evaluation (e.g. a dose level added
+to the dataset later) gets it from its checkpoint without training again. The summary adds the per-dose, lesion,
+regional and paired-statistics tables (`quantification`).
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .errors import ConfigValueError
+from .evaluation import RECORDS_FILE
 from .io import ensure_writable_dir, read_json, write_json, write_text
 from .mlflow_tracking import TrackingStore, default_tracking_uri, flatten_config
+from .quantification import Records, lesions_of, markdown_sections
 from .tables import format_table, write_csv
 
 __all__ = ["CrossValidation", "summarise"]
@@ -53,6 +61,8 @@ class CrossValidation:
         tracking_uri: MLflow tracking URI (default: SQLite under `output_dir`); a server URI also works.
         experiment_name: MLflow experiment holding one run per fold and the summary run.
         baselines: baselines tuned on each fold's training subjects and evaluated beside the network.
+        dose_levels: the dose levels the test subject is evaluated at besides `image`: "all" (every `image_drf<D>`
+            of the datalist) or a list of DRFs (empty: `image` only).
     """
 
     def __init__(
@@ -65,6 +75,7 @@ class CrossValidation:
         experiment_name: str = "uldpet-loocv",
         baselines: Sequence[str] = ("gaussian",),
         progress: bool = False,
+        dose_levels: str | Sequence[float] = "all",
     ) -> None:
         self.config_files = [str(c) for c in config_files]
         for f in [*self.config_files, evaluate_file]:
@@ -77,6 +88,9 @@ class CrossValidation:
         self.experiment_name = experiment_name
         self.baselines = list(baselines)
         self.progress = progress
+        if isinstance(dose_levels, str) and dose_levels != "all":
+            raise ConfigValueError(f"setting dose_levels: expected 'all' or a list of DRFs, got {dose_levels!r}")
+        self.dose_levels = dose_levels if isinstance(dose_levels, str) else [float(d) for d in dose_levels]
         self._store: TrackingStore | None = None
 
     @property
@@ -104,29 +118,99 @@ class CrossValidation:
         overrides.update(extra)
         return ConfigWorkflow(config_file=list(files), workflow_type=workflow_type, logging_file=False, **overrides)
 
+    def datalist_file(self) -> str:
+        wf = self.workflow(self.config_files, 0, None)
+        wf.initialize()
+        return wf.parser.get_parsed_content("datalist_file")
+
     def subjects(self) -> list[str]:
         """Subject ids in datalist order (fold k tests subject k)."""
         from .data import load_datalist
 
-        wf = self.workflow(self.config_files, 0, None)
-        wf.initialize()
-        items = load_datalist(wf.parser.get_parsed_content("datalist_file"))
-        return [item["subject"] for item in items]
+        return [item["subject"] for item in load_datalist(self.datalist_file())]
+
+    def evaluations(
+        self, test_item: dict[str, Any], datalist_file: str
+    ) -> dict[str, tuple[float | None, float | None]]:
+        """{eval folder: (eval_drf override, the DRF of its low-dose image)} for one test subject: `eval` for
+        `image`, `eval_drf<D>` for every other dose level (a level whose image is `image` itself is `eval`)."""
+        from .data import datalist_drf, dose_key, dose_levels
+
+        available = dose_levels([test_item])
+        wanted = available if self.dose_levels == "all" else [d for d in self.dose_levels if d in available]
+        missing = [] if self.dose_levels == "all" else [d for d in self.dose_levels if d not in available]
+        if missing:
+            raise ConfigValueError(
+                f"setting dose_levels: {missing} not in the datalist {datalist_file} (it names {available})"
+            )
+        primary = datalist_drf(datalist_file)
+        out: dict[str, tuple[float | None, float | None]] = {"eval": (None, primary)}
+        for drf in wanted:
+            if test_item[dose_key(drf)] == test_item["image"]:
+                out["eval"] = (None, drf)
+            elif drf != primary:
+                out[f"eval_drf{drf:g}"] = (drf, drf)
+        return out
+
+    def evaluate(self, fold: int, folder: str, eval_drf: float | None, dose: float | None) -> dict[str, Any]:
+        """Evaluate fold `fold`'s checkpoint on its test subject into `fold<k>/<folder>`; returns the subject's row."""
+        extra: dict[str, Any] = {"baselines": self.baselines, "overwrite": True, "eval_drf": eval_drf}
+        if eval_drf is None:
+            extra["eval_dose"] = dose
+        eval_wf = self.workflow([*self.config_files, self.evaluate_file], fold, None, **extra)
+        eval_wf.initialize()
+        rows = eval_wf.run()[-1]
+        if folder == "eval":
+            write_json(eval_wf.parser.config, self.output_dir / f"fold{fold}" / "config.json", overwrite=True)
+        del eval_wf
+        gc.collect()
+        return dict(rows[0])
 
     # -- folds -----------------------------------------------------------------------------------------
     def fold_result_path(self, fold: int) -> Path:
         return self.output_dir / f"fold{fold}" / "result.json"
+
+    def complete_evaluations(self, fold: int, result: dict[str, Any]) -> dict[str, Any]:
+        """A complete fold's result with every evaluation it lacks run from its checkpoint (and logged)."""
+        from .data import load_datalist
+
+        datalist = self.datalist_file()
+        item = load_datalist(datalist)[fold]
+        wanted = self.evaluations(item, datalist)
+        fold_dir = self.output_dir / f"fold{fold}"
+        todo = {f: v for f, v in wanted.items() if not (fold_dir / f / RECORDS_FILE).is_file()}
+        if not todo:
+            return result
+        logger.info("fold %d: evaluating %s from its checkpoint", fold, sorted(todo))
+        rows = {folder: self.evaluate(fold, folder, *spec) for folder, spec in todo.items()}
+        result = dict(result)
+        if "eval" in rows:
+            result["metrics"] = dict(rows["eval"], fold=fold, train_seconds=result["metrics"].get("train_seconds"))
+        result["evaluations"] = {f: {"eval_drf": v[0], "drf": v[1]} for f, v in wanted.items()}
+        self._log_evaluations(result["run_id"], fold_dir, rows)
+        write_json(result, self.fold_result_path(fold), overwrite=True)
+        return result
+
+    def _log_evaluations(self, run_id: str, fold_dir: Path, rows: dict[str, dict[str, Any]]) -> None:
+        """Each evaluation's test metrics (`test_*` for `eval`, `test_drf<D>_*` for `eval_drf<D>`) and files."""
+        for folder, row in rows.items():
+            prefix = "test_" if folder == "eval" else f"test_{folder[len('eval_'):]}_"
+            self.store.log_metrics_once(run_id, {f"{prefix}{k}": v for k, v in row.items() if isinstance(v, float)})
+            artifacts = "metrics" if folder == "eval" else f"metrics/{folder}"
+            files = ("metrics_per_subject.csv", "regions_per_subject.csv", "lesions_per_subject.csv", RECORDS_FILE)
+            self.store.log_artifacts(run_id, [(fold_dir / folder / f, artifacts) for f in files])
 
     def run_fold(self, fold: int) -> dict[str, Any]:
         """Train and evaluate one fold (resuming if interrupted); returns its result."""
         done = self.fold_result_path(fold)
         if done.is_file():
             logger.info("fold %d already complete: %s", fold, done)
-            return read_json(done, "fold result")
+            return self.complete_evaluations(fold, read_json(done, "fold result"))
         start = time.perf_counter()
         train_wf = self.workflow(self.config_files, fold, None)
         train_wf.initialize()
         split = train_wf.parser.get_parsed_content("split")  # checks fold isolation
+        train_wf_datalist = train_wf.parser.get_parsed_content("datalist_file")
         run_name = train_wf.parser.get_parsed_content("tracking#run_name")
         run_id = self.store.run(run_name)
         self.store.log_params(run_id, flatten_config(train_wf.parser.config, prefix="config."))
@@ -137,20 +221,13 @@ class CrossValidation:
         del train_wf
         gc.collect()
 
-        eval_wf = self.workflow(
-            [*self.config_files, self.evaluate_file], fold, None, baselines=self.baselines, overwrite=True
-        )
-        eval_wf.initialize()
-        rows = eval_wf.run()[-1]
-        config_snapshot = eval_wf.parser.config
-        del eval_wf
-        gc.collect()
-
+        wanted = self.evaluations(split["test"][0], train_wf_datalist)
+        rows = {folder: self.evaluate(fold, folder, *spec) for folder, spec in wanted.items()}
         fold_dir = self.output_dir / f"fold{fold}"
-        row = dict(rows[0])
+        row = dict(rows["eval"])
         row.update({"fold": fold, "train_seconds": round(train_seconds, 1)})
-        self.store.log_metrics_once(run_id, {f"test_{k}": v for k, v in row.items() if isinstance(v, float)})
-        write_json(config_snapshot, fold_dir / "config.json", overwrite=True)
+        rows["eval"] = row
+        self._log_evaluations(run_id, fold_dir, rows)
         checkpoints, evaluation = fold_dir / "checkpoints", fold_dir / "eval"
         self.store.log_artifacts(
             run_id,
@@ -159,7 +236,6 @@ class CrossValidation:
                 (checkpoints / "best.pt", "checkpoints"),
                 (checkpoints / "model.pt", "checkpoints"),
                 (checkpoints / "history.csv", "metrics"),
-                (evaluation / "metrics_per_subject.csv", "metrics"),
                 (evaluation / "metrics_per_slice.csv", "metrics"),
                 (evaluation / "panels" / f"{split['test_subject']}.png", "figures"),
             ],
@@ -170,6 +246,7 @@ class CrossValidation:
             "test_subject": split["test_subject"],
             "run_id": run_id,
             "metrics": row,
+            "evaluations": {f: {"eval_drf": v[0], "drf": v[1]} for f, v in wanted.items()},
             "validation_subjects": [i["subject"] for i in split["val"]],
             "training_subjects": [i["subject"] for i in split["train"]],
         }
@@ -179,11 +256,17 @@ class CrossValidation:
 
     def run(self, folds: Iterable[int] | None = None, summary: bool = True) -> dict[str, Any] | None:
         """Run the given folds (default all) and, when every fold is complete, the summary."""
-        n = len(self.subjects())
+        from .data import load_datalist
+
+        datalist = self.datalist_file()
+        items = load_datalist(datalist)
+        n = len(items)
         folds = list(range(n)) if folds is None else list(folds)
         bad = [f for f in folds if not 0 <= f < n]
         if bad:
             raise ConfigValueError(f"setting folds: {bad} outside 0..{n - 1} for {n} subjects")
+        for fold in folds:  # refuse a dose level a test subject lacks before anything trains
+            self.evaluations(items[fold], datalist)
         for fold in folds:
             self.run_fold(fold)
         complete = all(self.fold_result_path(f).is_file() for f in range(n))
@@ -200,12 +283,58 @@ class CrossValidation:
         mean_row = {"subject": "mean"} | {c: stats[c]["mean"] for c in columns[1:]}
         sd_row = {"subject": "sd"} | {c: stats[c]["sd"] for c in columns[1:]}
         table = format_table([*rows, mean_row, sd_row], columns)
-        write_text(table + "\n", self.output_dir / "summary.md", overwrite=True)
+        records = self.records(n_folds)
+        write_json(records, self.output_dir / "summary_records.json", overwrite=True)
+        sections = self.quantification_sections(records, methods)
+        write_text("\n".join([table, "", *sections]) + "\n", self.output_dir / "summary.md", overwrite=True)
         print(table, flush=True)
         run_id = self.store.replace_run("summary")  # the summary is derived: replace it, never append to it
         self.store.log_metrics_once(run_id, {f"{k}_{s}": v[s] for k, v in stats.items() for s in ("mean", "sd")})
+        self.store.log_metrics_once(run_id, per_dose_means(records))
         self.store.log_artifacts(
-            run_id, [(self.output_dir / "summary_per_subject.csv", None), (self.output_dir / "summary.md", None)]
+            run_id,
+            [
+                (self.output_dir / "summary_per_subject.csv", None),
+                (self.output_dir / "summary.md", None),
+                (self.output_dir / "summary_records.json", None),
+            ],
         )
         self.store.finish(run_id)
-        return {"rows": rows, "stats": stats, "table": table}
+        return {"rows": rows, "stats": stats, "table": table, "records": records}
+
+    def records(self, n_folds: int) -> list[dict[str, Any]]:
+        """Every evaluation record of every fold's test subject, at every dose level evaluated."""
+        out = []
+        for fold in range(n_folds):
+            result = read_json(self.fold_result_path(fold), "fold result")
+            for folder in result.get("evaluations", {"eval": {}}):
+                path = self.output_dir / f"fold{fold}" / folder / RECORDS_FILE
+                if path.is_file():
+                    out += read_json(path, "evaluation records")
+        return out
+
+    def quantification_sections(self, records: list[dict[str, Any]], methods: Sequence[str]) -> list[str]:
+        """The per-dose, lesion, regional and paired tables of the test subjects (empty without records)."""
+        if not records:
+            return []
+        reference = "gaussian" if "gaussian" in methods else methods[-1]
+        names = {"low_dose": "low dose", "gaussian": "Gaussian", "network": "network"}
+        table = Records(records)
+        detail = [d for d in (200.0, 20.0) if d in table.drfs] or table.drfs[:1]
+        return markdown_sections(table, methods, "low_dose", reference, "network", names, detail, heading="##")
+
+
+def per_dose_means(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """MLflow metrics of the summary run: mean PSNR and hot-lesion SUVmean bias per method and dose level."""
+    table = Records(records)
+    out = {}
+    for drf in table.drfs:
+        tag = "image" if drf is None else f"drf{drf:g}"
+        for method in table.methods:
+            mine = table.of(drf, method)
+            if mine:
+                out[f"{tag}_{method}_psnr_mean"] = float(np.mean([r["psnr"] for r in mine.values()]))
+                hot = [v["suv_mean_bias_pct"] for r in mine.values() for v in lesions_of(r, "hot")]
+                if hot:
+                    out[f"{tag}_{method}_hot_lesion_suv_mean_bias_pct_mean"] = float(np.mean(hot))
+    return out

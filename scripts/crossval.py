@@ -30,11 +30,31 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--tracking-uri", default=None, help="MLflow URI (default sqlite:///<output-dir>/mlruns.db)")
     p.add_argument("--experiment-name", default=None, help="default uldpet-loocv-<profile>")
     p.add_argument("--baselines", nargs="*", default=["gaussian"], help="gaussian, nlm, bm3d")
+    p.add_argument(
+        "--dose-levels",
+        nargs="+",
+        default=["all"],
+        help="dose levels (DRFs) the test subjects are evaluated at besides `image`: all (default: every image_drf<D> "
+        "of the datalist), none, or a list such as 4 20",
+    )
     p.add_argument("--override", action="append", default=[], help="config override key=value (repeatable)")
     p.add_argument("--progress", action="store_true", help="show per-epoch progress bars")
     p.add_argument("--no-summary", action="store_true", help="do not write the summary (parallel fold jobs)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _dose_level(text: str) -> float:
+    """A DRF from the command line (>= 1), or a one-line error naming the setting."""
+    from bundle.errors import ConfigValueError
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigValueError(f"setting --dose-levels: expected all, none or numbers, got {text!r}") from None
+    if not value >= 1.0:
+        raise ConfigValueError(f"setting --dose-levels: a dose-reduction factor must be >= 1, got {text!r}")
+    return value
 
 
 @cli_errors
@@ -43,6 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bundle.loocv import CrossValidation
 
     overrides = dict(parse_override(o) for o in args.override)
+    levels = args.dose_levels
+    if levels == ["all"]:
+        dose_levels = "all"
+    elif levels == ["none"]:
+        dose_levels = []
+    else:
+        dose_levels = [_dose_level(text) for text in levels]
     overrides.setdefault("profile", args.profile)
     cv = CrossValidation(
         config_files=[*args.config_file, *PROFILES[args.profile]],
@@ -53,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         experiment_name=args.experiment_name or f"uldpet-loocv-{args.profile}",
         baselines=args.baselines,
         progress=args.progress,
+        dose_levels=dose_levels,
     )
     summary = cv.run(args.folds, summary=not args.no_summary)
     if summary is None and not args.no_summary:

@@ -21,13 +21,13 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
-    """Four subjects of the 'tiny' preset, 16 slices each (shared, read-only for tests)."""
+    """Four subjects of the 'tiny' preset, 16 slices each, at DRF 20 and 200 (`image` is DRF 200; shared, read-only
+    for tests)."""
     from bundle.simulation import SimulationConfig, simulate_dataset
 
     out = tmp_path_factory.mktemp("tiny_dataset")
-    simulate_dataset(
-        out, SimulationConfig(preset="tiny", slices=16, n_subjects=4, seed=3, device="cpu"), progress=False
-    )
+    config = SimulationConfig(preset="tiny", slices=16, n_subjects=4, seed=3, drfs=(20.0, 200.0), device="cpu")
+    simulate_dataset(out, config, progress=False)
     return out
 
 

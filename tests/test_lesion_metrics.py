@@ -52,10 +52,10 @@ def _brute_force_peak(image: np.ndarray, lesion: np.ndarray) -> float:
 def test_suv_peak_is_the_best_1ml_sphere_mean_centred_in_the_lesion():
     image, _, lesions = _phantom()
     assert peak_sphere(VOXEL).sum() * np.prod(VOXEL) == pytest.approx(1000.0, rel=0.15)  # about 1 mL of voxels
-    for label in (1, 2):
-        assert suv_peak(image, lesions == label, VOXEL) == pytest.approx(
-            _brute_force_peak(image, lesions == label), rel=1e-12
-        )
+    corner = np.zeros(image.shape, bool)
+    corner[:3, 37:, :2] = True  # at the image's border: voxels outside the image do not count
+    for lesion in (lesions == 1, lesions == 2, corner):
+        assert suv_peak(image, lesion, VOXEL) == pytest.approx(_brute_force_peak(image, lesion), rel=1e-12)
 
 
 def test_lesion_bias_against_a_reference_by_hand():
@@ -79,6 +79,8 @@ def test_lesion_bias_against_a_reference_by_hand():
     shell = (dist > 3.0) & (dist <= 9.0)
     expected = (pred[lesion].mean() / pred[shell].mean() - 1) / (ref[lesion].mean() / ref[shell].mean() - 1)
     assert one["contrast_recovery"] == pytest.approx(expected, rel=1e-9)
+    assert one["reference_contrast"] == pytest.approx(ref[lesion].mean() / ref[shell].mean() - 1, rel=1e-9)
+    assert one["reference_contrast"] > 0  # a hot lesion
     assert contrast_recovery(ref, ref, lesion, shell) == pytest.approx(1.0)
 
 

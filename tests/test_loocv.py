@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from helpers import REPO_ROOT, tiny_overrides
 
 from bundle.data import loocv_split
 from bundle.data.datalist import is_path_key
-from bundle.errors import InputDataError
+from bundle.errors import ConfigValueError, InputDataError
 from bundle.loocv import CrossValidation
 
 TRAIN = str(REPO_ROOT / "configs" / "train.json")
@@ -78,6 +79,35 @@ def test_crossval_tracks_every_fold_in_sqlite_and_skips_completed_folds(tiny_dat
     artifacts = {a.path for a in client.list_artifacts(fold.info.run_id)}
     assert {"config", "checkpoints", "metrics", "figures"} <= artifacts
     assert "network_psnr_mean" in runs["summary"].data.metrics
+
+    # every dose level of the datalist is evaluated, logged and summarised
+    result = json.loads((tmp_path / "cv" / "fold0" / "result.json").read_text())
+    assert result["evaluations"] == {
+        "eval": {"eval_drf": None, "drf": 200.0},
+        "eval_drf20": {"eval_drf": 20.0, "drf": 20.0},
+    }
+    assert {"test_drf20_network_psnr", "test_drf20_gaussian_psnr", "test_drf20_network_interior_psnr"} <= set(
+        fold.data.metrics
+    )
+    assert {"drf20_network_psnr_mean", "drf200_gaussian_psnr_mean"} <= set(runs["summary"].data.metrics)
+    summary = (tmp_path / "cv" / "summary.md").read_text()
+    for text in ("## Every dose level", "| 20 | network |", "| 200 | Gaussian |", "## Where in the brain, DRF 20"):
+        assert text in summary, text
+    assert "## Paired statistics" in summary and "| 200 | network - Gaussian |" in summary
+    records = json.loads((tmp_path / "cv" / "summary_records.json").read_text())
+    assert sorted((r["subject"], r["drf"], r["method"]) for r in records) == sorted(
+        (f"sub-00{k}", d, m) for k in range(1, 5) for d in (20.0, 200.0) for m in ("low_dose", "gaussian", "network")
+    )
+    kinds = {v["kind"] for r in records for v in r["lesions"].values()}
+    assert kinds and kinds <= {"enhancing_rim", "necrotic_core"}  # the legacy lesion's labels, from the datalist
+
+    # a complete fold that lacks an evaluation gets it from its checkpoint, without training again
+    checkpoint = tmp_path / "cv" / "fold1" / "checkpoints" / "best.pt"
+    trained_at = checkpoint.stat().st_mtime_ns
+    shutil.rmtree(tmp_path / "cv" / "fold1" / "eval_drf20")
+    cv.run()
+    assert (tmp_path / "cv" / "fold1" / "eval_drf20" / "records.json").is_file()
+    assert checkpoint.stat().st_mtime_ns == trained_at
     assert (tmp_path / "cv" / "summary.md").read_text().count("| sub-") == 4
     # re-running redoes nothing and keeps one run per fold
     started = time.perf_counter()
@@ -176,3 +206,33 @@ def test_two_folds_in_parallel_jobs_share_one_tracking_server(tiny_dataset, tmp_
     runs = client.search_runs([client.get_experiment_by_name("parallel").experiment_id])
     assert sorted(r.info.run_name for r in runs) == ["fold1-sub-002", "fold2-sub-003"]
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+@pytest.mark.parametrize("value, message", [("0.5", "must be >= 1"), ("abc", "expected all, none or numbers")])
+def test_crossval_refuses_a_bad_dose_level_in_one_line(tmp_path, value, message):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "crossval.py"),
+            "--dose-levels",
+            value,
+            "--output-dir",
+            str(tmp_path / "cv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert (
+        proc.returncode == 2
+        and lines[-1].startswith("error: ConfigValueError: setting --dose-levels")
+        and message in lines[-1]
+    )
+    assert not (tmp_path / "cv").exists()  # refused before anything is written
+
+
+def test_crossval_refuses_a_dose_level_the_datalist_lacks(tiny_dataset, tmp_path):
+    with pytest.raises(ConfigValueError, match=r"setting dose_levels: \[50.0\] not in the datalist"):
+        _cv(tiny_dataset, tmp_path / "cv", dose_levels=[50]).run([0])
+    assert not list((tmp_path / "cv").glob("fold*"))  # refused before any fold trained

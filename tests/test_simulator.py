@@ -160,6 +160,7 @@ def test_calibration_of_quick_preset_on_a_slab():
     "args, setting",
     [
         (["--drf", "1"], "drf"),
+        (["--drf", "0.5"], "drf"),
         (["--drf", "abc"], "drf"),
         (["--subjects", "0"], "n_subjects"),
         (["--counts", "-1e9"], "counts"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -126,13 +127,25 @@ def test_evaluation_at_another_dose_writes_lesion_and_regional_metrics(trained, 
     row = rows[0]
     for method in ("low_dose", "gaussian", "network"):
         assert {f"{method}_interior_psnr", f"{method}_edge_psnr", f"{method}_white_matter_psnr"} <= set(row)
-        assert f"{method}_lesion_suv_mean_bias_pct" in row and np.isfinite(row[f"{method}_white_matter_cv"])
-    lesions = (eval_dir / "lesions_per_subject.csv").read_text().splitlines()
-    assert lesions[0].startswith("subject,method,lesion,suv_mean_bias_pct,suv_max_bias_pct,suv_peak_bias_pct")
+        assert f"{method}_hot_lesion_suv_mean_bias_pct" in row and np.isfinite(row[f"{method}_white_matter_cv"])
+    lesions = list(csv.DictReader(open(eval_dir / "lesions_per_subject.csv")))
+    assert list(lesions[0])[:7] == [
+        "subject",
+        "drf",
+        "method",
+        "lesion",
+        "suv_mean_bias_pct",
+        "suv_max_bias_pct",
+        "suv_peak_bias_pct",
+    ]
     manifest = json.loads((dose_chain_dataset / "manifest.json").read_text())
-    assert len(lesions) - 1 == 3 * len(manifest["subjects"]["sub-001"]["lesions"])  # 3 methods x every lesion
+    described = {str(x["label"]): x["kind"] for x in manifest["subjects"]["sub-001"]["lesions"]}
+    assert len(lesions) == 3 * len(described)  # 3 methods x every lesion
+    assert all(row["kind"] == described[row["lesion"]] and row["drf"] == "20" for row in lesions)
     regions = (eval_dir / "regions_per_subject.csv").read_text().splitlines()
-    assert regions[0].startswith("subject,method,region,nrmse,psnr") and len(regions) == 1 + 3 * 4
+    assert regions[0].startswith("subject,drf,method,region,nrmse,psnr") and len(regions) == 1 + 3 * 4
+    records = json.loads((eval_dir / "records.json").read_text())
+    assert [(r["method"], r["drf"]) for r in records] == [(m, 20.0) for m in ("low_dose", "gaussian", "network")]
 
 
 def test_evaluation_at_a_dose_the_datalist_lacks_is_refused_in_one_line(trained, tiny_dataset, tmp_path):
@@ -141,12 +154,47 @@ def test_evaluation_at_a_dose_the_datalist_lacks_is_refused_in_one_line(trained,
     from bundle.errors import InputDataError
 
     overrides = tiny_overrides(
-        tiny_dataset, tmp_path / "fold", eval_drf=20, ckpt_path=str(trained / "checkpoints" / "model.pt")
+        tiny_dataset, tmp_path / "fold", eval_drf=50, ckpt_path=str(trained / "checkpoints" / "model.pt")
     )
     wf = ConfigWorkflow(config_file=[TRAIN, EVALUATE], workflow_type=None, logging_file=False, **overrides)
     wf.initialize()
     with pytest.raises(Exception) as info:
         wf.run()
     message = str(info.value) + str(info.value.__cause__)
-    assert "eval_drf" in message and "image_drf20" in message
+    assert "eval_drf" in message and "image_drf50" in message
     assert isinstance(info.value, InputDataError) or isinstance(info.value.__cause__, InputDataError)
+
+
+@pytest.mark.parametrize("bad", ["fractional", "negative", "other_grid"])
+def test_evaluation_refuses_a_bad_lesion_map_by_name_before_writing_anything(
+    trained, dose_chain_dataset, tmp_path, bad
+):
+    from monai.bundle import ConfigWorkflow
+
+    from bundle.errors import InputDataError, root_cause
+
+    datalist = json.loads((dose_chain_dataset / "datalist.json").read_text())
+    item = datalist["training"][0]  # sub-001: the test subject of fold 0
+    source = nib.load(dose_chain_dataset / item["lesion"])
+    labels = np.asarray(source.dataobj).astype(np.float32)
+    labels = {"fractional": labels * 0.5 + (labels > 0) * 0.25, "negative": labels - 1, "other_grid": labels[:-1]}[bad]
+    lesion_file = tmp_path / f"lesions_{bad}.nii.gz"
+    nib.save(nib.Nifti1Image(labels, source.affine), lesion_file)
+    for entry in datalist["training"]:
+        for key in [k for k in entry if k != "subject"]:
+            entry[key] = str(dose_chain_dataset / entry[key])
+    item["lesion"] = str(lesion_file)
+    (tmp_path / "datalist.json").write_text(json.dumps(datalist))
+    overrides = tiny_overrides(
+        dose_chain_dataset,
+        tmp_path / "fold",
+        datalist_file=str(tmp_path / "datalist.json"),
+        ckpt_path=str(trained / "checkpoints" / "model.pt"),
+    )
+    wf = ConfigWorkflow(config_file=[TRAIN, EVALUATE], workflow_type=None, logging_file=False, **overrides)
+    wf.initialize()
+    with pytest.raises(Exception) as info:
+        wf.run()
+    error = root_cause(info.value)
+    assert isinstance(error, InputDataError) and str(lesion_file) in str(error) and "\n" not in str(error)
+    assert not list((tmp_path / "fold").rglob("*.nii.gz")) and not list((tmp_path / "fold").rglob("*.csv"))

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import nibabel as nib
 import numpy as np
 
-from ..data import load_datalist
+from ..data import at_dose, load_datalist
 from ..io import read_json, save_nifti, write_json
 from .base import Baseline
 from .registry import make_baseline
@@ -65,14 +65,18 @@ def apply_leave_one_out(
     tracking_uri: str | None = None,
     experiment_name: str = "baselines",
     test_subjects: Sequence[str] | None = None,
+    drf: float | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Predictions of each baseline for every subject (or only `test_subjects`), each tuned without that subject.
+    """Predictions of each baseline for every subject (or only `test_subjects`), each tuned without that subject, on
+    the datalist's `image` or, with `drf`, on its images at that dose level (`image_drf<D>`).
 
-    Returns: {method: {subject: prediction path}}. Existing predictions are reused (the run resumes).
+    Returns: {method: {subject: prediction path}}. Existing predictions are reused (the run resumes); a reused
+    prediction not yet in the MLflow experiment is logged from its record.
     """
     baselines = [make_baseline(m) for m in methods]
-    items = load_datalist(datalist_file)
+    items = at_dose(load_datalist(datalist_file), drf)
     cases = load_cases(items)
+    suffix = "" if drf is None else f"-drf{drf:g}"
     out = Path(out_dir)
     store = None
     if tracking_uri is not None:
@@ -116,14 +120,27 @@ def apply_leave_one_out(
                     "grid": grid,
                     "at_grid_edge": grid_edge_keys(params, grid),
                 }
+                record["drf"] = drf
                 write_json(record, out / name / f"{case.subject}_{name}.json", overwrite=True)
                 if store is not None:
-                    run_id = store.replace_run(f"{name}-fold{k}-{case.subject}")
-                    store.log_params(run_id, {**params, "method": name, "fold": k, "test_subject": case.subject})
-                    store.log_metrics_once(run_id, {"seconds": seconds})
-                    store.finish(run_id)
+                    _log_record(store, f"{name}-fold{k}-{case.subject}{suffix}", record)
+            elif store is not None and not store.runs_named(f"{name}-fold{k}-{case.subject}{suffix}"):
+                _log_record(
+                    store,
+                    f"{name}-fold{k}-{case.subject}{suffix}",
+                    read_json(out / name / f"{case.subject}_{name}.json", "baseline record"),
+                )
             predictions[name][case.subject] = str(pred_path)
     return predictions
+
+
+def _log_record(store: Any, run_name: str, record: dict[str, Any]) -> None:
+    """One MLflow run per baseline fold: its tuned parameters, test subject, dose level and time."""
+    run_id = store.replace_run(run_name)
+    keys = ("method", "fold", "test_subject", "drf")
+    store.log_params(run_id, {**record["params"], **{k: record.get(k) for k in keys}})
+    store.log_metrics_once(run_id, {"seconds": record["seconds"]})
+    store.finish(run_id)
 
 
 def _reusable(stem: Path, grid: Sequence[dict[str, Any]]) -> bool:

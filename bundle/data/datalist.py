@@ -11,7 +11,9 @@
          "truth": "sub-001/truth.nii.gz",       # optional true activity (simulated data)
          "tissue": "sub-001/tissue.nii.gz",     # optional tissue map: 1 grey matter, 2 white matter, 3 CSF
          "image_drf20": "sub-001/drf20.nii.gz"} # optional: the same study at other dose levels (image_drf<D>)
-      ]
+      ],
+      "drf": 200,                                   # optional: the dose-reduction factor of `image`
+      "lesion_kinds": {"sub-001": {"1": "hot_nodule", "2": "cold"}}  # optional: each lesion label's kind
     }
 
 Relative paths are resolved against the datalist's folder. A path may be a NIfTI file or a DICOM series folder.
@@ -27,6 +29,9 @@ from ..io import read_json
 
 __all__ = [
     "DATALIST_KEYS",
+    "datalist_drf",
+    "dose_levels",
+    "lesion_kinds",
     "DOSE_KEY_PREFIX",
     "OPTIONAL_KEYS",
     "at_dose",
@@ -61,6 +66,40 @@ def at_dose(items: list[dict[str, Any]], drf: float | None) -> list[dict[str, An
             f"setting eval_drf: subject(s) {missing} have no '{key}' in the datalist (simulate with --drf ... {drf:g})"
         )
     return [dict(item, image=item[key], drf=float(drf)) for item in items]
+
+
+def dose_levels(items: list[dict[str, Any]]) -> list[float]:
+    """The dose-reduction factors every item has an `image_drf<D>` for, ascending."""
+    common: set[float] | None = None
+    for item in items:
+        levels = {float(k[len(DOSE_KEY_PREFIX) :]) for k in item if k.startswith(DOSE_KEY_PREFIX)}
+        common = levels if common is None else common & levels
+    return sorted(common or ())
+
+
+def datalist_drf(path: str | Path) -> float | None:
+    """The dose-reduction factor of `image` that a datalist states at its top level (`"drf": 200`), else None."""
+    drf = read_json(Path(path), "datalist").get("drf")
+    return float(drf) if isinstance(drf, (int, float)) and not isinstance(drf, bool) else None
+
+
+def lesion_kinds(path: str | Path) -> dict[str, dict[str, str]]:
+    """{subject: {lesion label: kind}} from a datalist's optional top-level `lesion_kinds` (used to group the lesion
+    tables; labels without a kind are reported as 'lesion'), or a one-line error when it is malformed."""
+    value = read_json(Path(path), "datalist").get("lesion_kinds", {})
+    ok = isinstance(value, dict) and all(
+        isinstance(kinds, dict)
+        and all(
+            isinstance(k, str) and k.isdigit() and int(k) > 0 and isinstance(v, str) and v for k, v in kinds.items()
+        )
+        for kinds in value.values()
+    )
+    if not ok:
+        raise InputDataError(
+            f"datalist {path}: 'lesion_kinds' must map subjects to {{label: kind}} objects, e.g. "
+            '{"sub-001": {"1": "hot_nodule"}}'
+        )
+    return {str(subject): dict(kinds) for subject, kinds in value.items()}
 
 
 def is_path_key(key: str) -> bool:

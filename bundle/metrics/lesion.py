@@ -34,6 +34,7 @@ __all__ = [
     "lesion_bias",
     "lesion_values",
     "peak_sphere",
+    "reference_contrast",
     "suv_peak",
     "white_matter_cv",
 ]
@@ -53,17 +54,35 @@ def peak_sphere(voxel_size_mm: tuple[float, float, float], volume_ml: float = PE
 def suv_peak(image: np.ndarray, lesion: np.ndarray, voxel_size_mm: tuple[float, float, float]) -> float:
     """The highest mean of the 1 cm^3 sphere centred on a voxel of `lesion` (voxels outside the image do not count)."""
     kernel = peak_sphere(voxel_size_mm).astype(np.float64)
-    total = ndimage.correlate(np.asarray(image, np.float64), kernel, mode="constant", cval=0.0)
-    count = ndimage.correlate(np.ones(image.shape), kernel, mode="constant", cval=0.0)
-    return float((total / count)[lesion].max())
+    lesion = np.asarray(lesion, bool)
+    # only sphere centres in the lesion count: work in the lesion's bounding box grown by the sphere's half-width
+    # (clipped to the image, whose outside then counts as outside, as for the whole image)
+    where = np.argwhere(lesion)
+    half = np.asarray(kernel.shape) // 2
+    lo, hi = np.maximum(where.min(0) - half, 0), np.minimum(where.max(0) + half + 1, lesion.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    crop = np.asarray(image, np.float64)[box]
+    total = ndimage.correlate(crop, kernel, mode="constant", cval=0.0)
+    count = ndimage.correlate(np.ones(crop.shape), kernel, mode="constant", cval=0.0)
+    return float((total / count)[lesion[box]].max())
 
 
 def background_shell(
     lesion: np.ndarray, all_lesions: np.ndarray, brain: np.ndarray, voxel_size_mm: tuple[float, float, float]
 ) -> np.ndarray:
     """The local background of a lesion: brain voxels 3 to 9 mm outside it and outside every lesion."""
-    distance = ndimage.distance_transform_edt(~lesion, sampling=voxel_size_mm)
-    return (distance > 3.0) & (distance <= 9.0) & brain & ~all_lesions
+    lesion = np.asarray(lesion, bool)
+    # the shell lies within 9 mm of the lesion: measure distances in the lesion's box grown by that much
+    where = np.argwhere(lesion)
+    margin = np.ceil(9.0 / np.asarray(voxel_size_mm, float)).astype(int) + 1
+    lo, hi = np.maximum(where.min(0) - margin, 0), np.minimum(where.max(0) + margin + 1, lesion.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    distance = ndimage.distance_transform_edt(~lesion[box], sampling=voxel_size_mm)
+    shell = np.zeros(lesion.shape, bool)
+    shell[box] = (
+        (distance > 3.0) & (distance <= 9.0) & np.asarray(brain, bool)[box] & ~np.asarray(all_lesions, bool)[box]
+    )
+    return shell
 
 
 def bias_pct(value: float, reference: float) -> float:
@@ -89,6 +108,13 @@ def contrast_recovery(image: np.ndarray, reference: np.ndarray, lesion: np.ndarr
     return float("nan") if ref_contrast == 0 else float(contrast / ref_contrast)
 
 
+def reference_contrast(reference: np.ndarray, lesion: np.ndarray, background: np.ndarray) -> float:
+    """y_L / y_B - 1 of the reference: > 0 for a hot lesion, < 0 for a cold one (NaN without a background)."""
+    if not background.any() or reference[background].mean() == 0:
+        return float("nan")
+    return float(reference[lesion].mean() / reference[background].mean() - 1.0)
+
+
 def check_lesion_map(lesion_map: Any, shape: tuple[int, ...], name: str = "lesion map") -> np.ndarray:
     """An integer label map on the image's grid (0 background, one positive label per lesion), or a one-line error."""
     labels = np.squeeze(np.asarray(lesion_map))
@@ -110,7 +136,8 @@ def lesion_bias(
     voxel_size_mm: tuple[float, float, float],
 ) -> dict[str, dict[str, float]]:
     """Per lesion label: bias of SUVmean, SUVmax and SUVpeak of `image` against `reference` in percent, contrast
-    recovery against the reference, and the lesion's size in voxels."""
+    recovery against the reference, the reference's own lesion contrast (> 0 hot, < 0 cold) and the lesion's size in
+    voxels."""
     labels = check_lesion_map(lesion_map, reference.shape)
     x, y = np.asarray(image, np.float64), np.asarray(reference, np.float64)
     out = {}
@@ -123,6 +150,7 @@ def lesion_bias(
             "suv_max_bias_pct": bias_pct(mine["suv_max"], ref["suv_max"]),
             "suv_peak_bias_pct": bias_pct(mine["suv_peak"], ref["suv_peak"]),
             "contrast_recovery": contrast_recovery(x, y, lesion, shell),
+            "reference_contrast": reference_contrast(y, lesion, shell),
             "voxels": int(lesion.sum()),
         }
     return out

@@ -11,6 +11,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..metrics import paired_comparison
+
 __all__ = ["BETTER", "METRICS", "ablation_claims", "comparison_claims", "seed_spread", "study_means", "verdict"]
 
 METRICS = ("nrmse", "psnr", "ssim")
@@ -52,7 +54,8 @@ def comparison_claims(
         }
         lines.append(
             f"- Proposed beats {other} on every subject: **{verdict(all(v == n for v in wins.values()))}** "
-            f"(wins on NRMSE {wins['nrmse']}/{n}, PSNR {wins['psnr']}/{n}, SSIM {wins['ssim']}/{n})."
+            f"(wins on NRMSE {wins['nrmse']}/{n}, PSNR {wins['psnr']}/{n}, SSIM {wins['ssim']}/{n}; "
+            f"{_paired_psnr(scores, proposed, other, subjects)})."
         )
     mean = {m: {k: float(np.mean([scores[m][s][k] for s in subjects])) for k in METRICS} for m in scores}
     classical = [m for m in ("Gaussian", "NLM", "BM3D") if m in scores]
@@ -61,7 +64,7 @@ def comparison_claims(
         gap = mean[proposed]["psnr"] - mean[best]["psnr"]
         lines.append(
             f"- Quality target, >= 1.5 dB mean PSNR above the best classical method ({best}): "
-            f"**{'met' if gap >= 1.5 else 'missed'}** ({gap:+.2f} dB)."
+            f"**{'met' if gap >= 1.5 else 'missed'}** ({gap:+.2f} dB; {_paired_psnr(scores, proposed, best, subjects)})."
         )
     if "AC-Net" in scores:
         p, a = mean[proposed], mean["AC-Net"]
@@ -69,9 +72,21 @@ def comparison_claims(
         lines.append(
             f"- Quality target, proposed beats AC-Net on mean PSNR, NRMSE and SSIM: "
             f"**{'met' if len(better) == 3 else 'missed'}** (better on {better}; PSNR {p['psnr']:.2f} vs "
-            f"{a['psnr']:.2f} dB, NRMSE {p['nrmse']:.4f} vs {a['nrmse']:.4f}, SSIM {p['ssim']:.4f} vs {a['ssim']:.4f})."
+            f"{a['psnr']:.2f} dB, NRMSE {p['nrmse']:.4f} vs {a['nrmse']:.4f}, SSIM {p['ssim']:.4f} vs {a['ssim']:.4f}; "
+            f"{_paired_psnr(scores, proposed, 'AC-Net', subjects)})."
         )
     return lines
+
+
+def _paired_psnr(scores: Scores, a: str, b: str, subjects: Sequence[str]) -> str:
+    """The paired PSNR difference of `a` over `b` with its 95 % bootstrap interval and sign test."""
+    if len(subjects) < 2:
+        return "one subject: no paired interval"
+    c = paired_comparison([scores[a][s]["psnr"] for s in subjects], [scores[b][s]["psnr"] for s in subjects])
+    return (
+        f"paired PSNR difference {c.mean_difference:+.2f} dB, 95 % CI {c.ci_low:+.2f} to {c.ci_high:+.2f}, "
+        f"sign test p = {c.sign_test_p:.3g}"
+    )
 
 
 def study_means(study: StudyResults, metric: str = "network_psnr") -> dict[str, float]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..io import atomic_path
 
-__all__ = ["boxplots", "per_subject", "slice_panels", "ablation_bars", "loss_curves"]
+__all__ = ["boxplots", "per_subject", "slice_panels", "ablation_bars", "loss_curves", "dose_curves"]
 
 METRIC_LABELS = {"nrmse": "NRMSE (lower is better)", "psnr": "PSNR [dB]", "ssim": "SSIM"}
 
@@ -170,4 +170,39 @@ def loss_curves(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return _save(fig, path, caption)
+
+
+def dose_curves(records, methods: Sequence[str], input_method: str, path: str | Path, caption: str) -> Path:
+    """PSNR gain over the input and mean hot-lesion SUVmean bias against the dose-reduction factor, per method
+    (`records`: a `quantification.Records`); error bars are the paired 95 % bootstrap intervals of the gain."""
+    from ..quantification import lesions_of
+
+    plt = _plt()
+    drfs = [d for d in records.drfs if d is not None]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for method in methods:
+        gains, lows, highs, biases, xs = [], [], [], [], []
+        for drf in drfs:
+            if not records.of(drf, method):
+                continue
+            xs.append(drf)
+            c = None if method == input_method else records.paired(drf, method, input_method, lambda r: r["psnr"])
+            gains.append(0.0 if c is None else c.mean_difference)
+            lows.append(0.0 if c is None else c.mean_difference - c.ci_low)
+            highs.append(0.0 if c is None else c.ci_high - c.mean_difference)
+            hot = [v["suv_mean_bias_pct"] for r in records.of(drf, method).values() for v in lesions_of(r, "hot")]
+            biases.append(float(np.mean(hot)) if hot else np.nan)
+        if xs:
+            left.errorbar(xs, gains, yerr=[lows, highs], marker="o", capsize=3, label=method)
+            right.plot(xs, biases, marker="o", label=method)
+    for ax, label in ((left, "PSNR gain over the low-dose input [dB]"), (right, "hot-lesion SUVmean bias [%]")):
+        ax.set_xscale("log")
+        ax.set_xticks(drfs, [f"{d:g}" for d in drfs])
+        ax.axhline(0.0, color="0.5", lw=0.8)
+        ax.set_xlabel("dose-reduction factor (DRF)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return _save(fig, path, caption)

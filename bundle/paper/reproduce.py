@@ -1,7 +1,10 @@
 """Run the paper's study (the proposed network's and AC-Net's cross-validations, the classical baselines, the
 ablations and Table II's timings), score every method with one metric code, and hand the results to `report`.
 
-Every step reuses finished work (cross-validation folds, baseline predictions), so re-running the command
+Every method is scored at every dose level the datalist names (`image_drf<D>`): the networks' folds are evaluated at
+each level, and each classical baseline is tuned per fold at each level on that fold's training subjects.
+
+Every step reuses finished work (cross-validation folds, baseline predictions, scores), so re-running the command
 after an interruption continues where it stopped and a complete re-run only rewrites the report.
 """
 
@@ -16,20 +19,62 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..baselines.per_fold import apply_leave_one_out
-from ..baselines.tuning import Case, load_cases
-from ..data import load_datalist
+from ..baselines.tuning import load_cases
+from ..data import datalist_drf, dose_levels, lesion_kinds, load_datalist
 from ..errors import ConfigValueError
-from ..io import ensure_writable_dir, load_ras_volume, read_json
+from ..io import ensure_writable_dir, load_ras_volume, read_json, write_json
 from ..loocv import CrossValidation
-from ..metrics import image_metrics
+from ..metrics import evaluate_volume
 from ..mlflow_tracking import default_tracking_uri
+from ..quantification import evaluation_record
 from .ablations import ABLATIONS, PROTOCOLS, Protocol, variant_slug
 from .report import StudyResults, write_report
 from .table_ii import table_ii_timings
 
-__all__ = ["PaperReproduction"]
+__all__ = ["PaperReproduction", "display_name", "scores_at"]
 
 logger = logging.getLogger(__name__)
+
+
+def _file_identity(path: str) -> tuple:
+    stat = Path(path).stat()
+    return (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+class _References:
+    """One subject's full-dose image, brain mask, lesion map, phantom and tissue map (RAS), loaded once."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        import nibabel as nib
+
+        from ..metrics import estimate_support_mask
+
+        def load(key: str) -> Any:
+            return load_ras_volume(item[key]) if item.get(key) else None
+
+        self.full = load("label")
+        mask = load("mask")
+        self.mask = mask > 0.5 if mask is not None else estimate_support_mask(load("image"))
+        self.lesion, self.truth, self.tissue = load("lesion"), load("truth"), load("tissue")
+        zooms = nib.as_closest_canonical(nib.load(item["label"])).header.get_zooms()[:3]
+        self.voxel_size_mm = tuple(float(z) for z in zooms)
+
+    def evaluate(self, image: Any) -> dict[str, Any]:
+        return evaluate_volume(image, self.full, self.mask, self.voxel_size_mm, self.lesion, self.truth, self.tissue)
+
+
+def display_name(baseline: str) -> str:
+    """The report's name of a classical baseline: Gaussian, NLM, BM3D."""
+    return "Gaussian" if baseline == "gaussian" else baseline.upper()
+
+
+def scores_at(records: Sequence[dict[str, Any]], drf: float | None) -> dict[str, dict[str, dict[str, float]]]:
+    """{method: {subject: {nrmse, psnr, ssim}}} of the records at one dose level (the paper's comparison)."""
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for r in records:
+        if r["drf"] == drf:
+            scores.setdefault(r["method"], {})[r["subject"]] = {k: r[k] for k in ("nrmse", "psnr", "ssim")}
+    return scores
 
 
 @dataclass
@@ -82,6 +127,7 @@ class PaperReproduction:
         experiment: str,
         overrides: dict[str, Any] | None = None,
         baselines: Sequence[str] = (),
+        dose_levels: str | Sequence[float] = (),
     ) -> CrossValidation:
         merged = dict(self.overrides)
         merged.update(overrides or {})
@@ -93,10 +139,11 @@ class PaperReproduction:
             tracking_uri=self.tracking_uri,
             experiment_name=experiment,
             baselines=baselines,
+            dose_levels=dose_levels,
         )
 
     def run_main(self) -> CrossValidation:
-        cv = self._cv(self.config_files, self.loocv_dir, "paper-proposed", baselines=["gaussian"])
+        cv = self._cv(self.config_files, self.loocv_dir, "paper-proposed", baselines=["gaussian"], dose_levels="all")
         cv.run(self.folds)
         return cv
 
@@ -108,9 +155,39 @@ class PaperReproduction:
             self.runs_dir / "acnet",
             "paper-acnet",
             overrides=self.acnet_overrides,
+            dose_levels="all",
         )
         cv.run(self.folds)
         return cv
+
+    def baselines_dir(self, drf: float | None, primary: float | None) -> Path:
+        """Where a dose level's baseline predictions go: `baselines/` for `image`, `baselines/drf<D>/` else."""
+        root = self.runs_dir / "baselines"
+        return root if drf is None or drf == primary else root / f"drf{drf:g}"
+
+    def run_baselines(
+        self, datalist: str, test_subjects: Sequence[str] | None, tracking: bool = True
+    ) -> dict[float | None, dict[str, dict[str, str]]]:
+        """Every classical baseline at every dose level, tuned per fold at that level: {drf: {method: {subject:
+        prediction}}}."""
+        primary = datalist_drf(datalist)
+        out = {}
+        for drf in self.dose_levels(datalist):
+            out[drf] = apply_leave_one_out(
+                datalist,
+                self.baselines_dir(drf, primary),
+                self.baselines,
+                self.tracking_uri if tracking else None,
+                "paper-baselines",
+                test_subjects=test_subjects,
+                drf=None if drf is None or drf == primary else drf,
+            )
+        return out
+
+    @staticmethod
+    def dose_levels(datalist: str) -> list[float | None]:
+        """The dose levels scored: every `image_drf<D>` of the datalist, else only `image` (at its stated DRF)."""
+        return dose_levels(load_datalist(datalist)) or [datalist_drf(datalist)]
 
     def run_ablations(self) -> dict[str, dict[str, list[dict]]]:
         """Run every study's variants under the protocol; returns {study: {variant: [fold results]}}."""
@@ -154,30 +231,44 @@ class PaperReproduction:
         return wf.parser.get_parsed_content("datalist_file")
 
     @staticmethod
-    def _network_predictions(cv_dir: Path) -> dict[str, str]:
-        out = {}
+    def _network_predictions(cv_dir: Path, primary: float | None) -> dict[float | None, dict[str, str]]:
+        """{drf: {test subject: prediction}} of every finished fold, at every dose level it was evaluated at."""
+        out: dict[float | None, dict[str, str]] = {}
         for result in sorted(cv_dir.glob("fold*/result.json")):
             record = read_json(result, "fold result")
-            preds = sorted((result.parent / "eval" / "predictions").glob("*_denoised.nii.gz"))
-            if preds:
-                out[record["test_subject"]] = str(preds[0])
+            for folder, spec in record.get("evaluations", {"eval": {"drf": primary}}).items():
+                preds = sorted((result.parent / folder / "predictions").glob("*_denoised.nii.gz"))
+                if preds:
+                    out.setdefault(spec["drf"], {})[record["test_subject"]] = str(preds[0])
         return out
 
     def score(
-        self, cases: list[Case], predictions: dict[str, dict[str, str]]
-    ) -> dict[str, dict[str, dict[str, float]]]:
-        """{method: {subject: {metric: value}}} for the low-dose input and every method, one metric code."""
-        scores: dict[str, dict[str, dict[str, float]]] = {"low dose": {}}
-        for case in cases:
-            scores["low dose"][case.subject] = image_metrics(case.low, case.full, case.mask)
-        for method, paths in predictions.items():
-            scores[method] = {}
-            for case in cases:
-                if case.subject in paths:
-                    scores[method][case.subject] = image_metrics(
-                        load_ras_volume(paths[case.subject]), case.full, case.mask
-                    )
-        return scores
+        self,
+        items: list[dict[str, Any]],
+        datalist: str,
+        predictions: dict[float | None, dict[str, dict[str, str]]],
+        subjects: Sequence[str],
+    ) -> list[dict[str, Any]]:
+        """Evaluation records (`quantification`) of the low-dose input and every method, for every test subject at
+        every dose level: one metric code for all. Scores are cached in `<runs>/scores.json` by file identity."""
+        cache_path = self.runs_dir / "scores.json"
+        cache = read_json(cache_path, "score cache") if cache_path.is_file() else {}
+        kinds = lesion_kinds(datalist)
+        primary = datalist_drf(datalist)
+        records = []
+        for item in (i for i in items if i["subject"] in subjects):
+            references = _References(item)
+            for drf, methods in predictions.items():
+                low = item["image"] if drf is None or drf == primary else item[f"image_drf{drf:g}"]
+                paths = {"low dose": low, **{m: p[item["subject"]] for m, p in methods.items() if item["subject"] in p}}
+                for method, path in paths.items():
+                    key = repr((method, drf, item["subject"], _file_identity(path)))
+                    if key not in cache:
+                        result = references.evaluate(load_ras_volume(path))
+                        cache[key] = evaluation_record(item["subject"], drf, method, result, kinds.get(item["subject"]))
+                    records.append(cache[key])
+            write_json(cache, cache_path, overwrite=True)
+        return records
 
     # -- report ----------------------------------------------------------------------------------------
     def run(self) -> Path:
@@ -190,24 +281,23 @@ class PaperReproduction:
         main_cv = self.run_main()
         acnet_cv = self.run_acnet()
         test_subjects = None if self.folds is None else [items[k]["subject"] for k in self.folds]
-        baseline_preds = apply_leave_one_out(
-            datalist,
-            self.runs_dir / "baselines",
-            self.baselines,
-            self.tracking_uri,
-            "paper-baselines",
-            test_subjects=test_subjects,
-        )
+        baseline_preds = self.run_baselines(datalist, test_subjects)
         ablations = self.run_ablations()
         timings = self._timings(datalist) if self.timing else {}
         cases = [c for c in load_cases(items) if test_subjects is None or c.subject in test_subjects]
-        predictions: dict[str, dict[str, str]] = {
-            name.upper() if name != "gaussian" else "Gaussian": p for name, p in baseline_preds.items()
-        }
-        if acnet_cv is not None:
-            predictions["AC-Net"] = self._network_predictions(acnet_cv.output_dir)
-        predictions["proposed"] = self._network_predictions(main_cv.output_dir)
-        scores = self.score(cases, predictions)
+        subjects = [c.subject for c in cases]
+        primary = datalist_drf(datalist)
+        by_dose: dict[float | None, dict[str, dict[str, str]]] = {}
+        for drf, preds in baseline_preds.items():
+            by_dose[drf] = {display_name(name): p for name, p in preds.items()}
+        networks = [("AC-Net", acnet_cv), ("proposed", main_cv)]
+        for method, cv in [(m, cv) for m, cv in networks if cv is not None]:
+            for drf, preds in self._network_predictions(cv.output_dir, primary).items():
+                by_dose.setdefault(drf, {})[method] = preds
+        records = self.score(items, datalist, by_dose, subjects)
+        main_drf = primary if primary in by_dose else next(iter(by_dose))
+        predictions = by_dose[main_drf]
+        scores = scores_at(records, main_drf)
         results = StudyResults(
             cases,
             predictions,
@@ -218,6 +308,8 @@ class PaperReproduction:
             acnet_cv,
             time.perf_counter() - started,
             n_subjects=len(items),
+            records=records,
+            main_drf=main_drf,
         )
         report = write_report(self, results)
         return report

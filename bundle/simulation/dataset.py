@@ -9,7 +9,8 @@ Layout of `<out>/`:
   and the legacy `gbm` recipe's lesion as 1 (enhancing rim) and 2 (necrotic core);
 - `sub-XXX/sub-XXX_record.json`: written last; marks the subject complete (file checksums, settings hash);
 - `datalist.json` (`image` the paper's DRF 200 when simulated, else the first DRF) and `datalist_drf<D>.json` (`image`
-  at DRF D); every item also names each level as `image_drf<D>`; and `manifest.json`.
+  at DRF D); every item also names each level as `image_drf<D>`, and `lesion_kinds` gives each subject's lesion
+  labels their kinds ({"sub-001": {"1": "hot_nodule", ...}}); and `manifest.json`.
 
 Dose levels are nested (`acquisition.nested_thinning`): the events of a higher DRF are a subset of those of a lower
 DRF, as when one list-mode acquisition is subsampled.
@@ -42,12 +43,13 @@ from .phantom import Subject, make_subject
 from .presets import SimulationConfig
 from .projector import ParallelBeamProjector, default_device
 
-__all__ = ["simulate_dataset", "ensure_dataset", "subject_id", "drf_tag", "simulate_subject_volumes"]
+__all__ = ["simulate_dataset", "ensure_dataset", "subject_id", "drf_tag", "lesion_kinds", "simulate_subject_volumes"]
 
 logger = logging.getLogger(__name__)
 DATALIST_NAME = "datalist.json"
 MANIFEST_NAME = "manifest.json"
 PAPER_DRF = 200.0  # the dose reduction of Xu et al.: `image` of datalist.json when simulated
+LEGACY_RIM, LEGACY_CORE = "enhancing_rim", "necrotic_core"  # the two labels of the legacy glioblastoma-like lesion
 
 
 def subject_id(index: int) -> str:
@@ -205,6 +207,14 @@ def _write_subject(
     return record
 
 
+def lesion_kinds(info: dict) -> dict[str, str]:
+    """{label: kind} of a subject's lesion map: the mix's kinds as drawn; the legacy lesion's rim and core."""
+    described = info.get("lesions", [])
+    if any("label" in x for x in described):
+        return {str(x["label"]): x["kind"] for x in described}
+    return {"1": LEGACY_RIM, "2": LEGACY_CORE} if described else {}
+
+
 def _datalist(out: Path, records: list[dict], drf: float, config: SimulationConfig) -> dict:
     tag = drf_tag(drf)
     items = [
@@ -230,6 +240,7 @@ def _datalist(out: Path, records: list[dict], drf: float, config: SimulationConf
         "preset": config.preset,
         "numTraining": len(items),
         "training": items,
+        "lesion_kinds": {r["subject"]: lesion_kinds(r["info"]) for r in records},
     }
 
 
@@ -291,7 +302,19 @@ def ensure_dataset(dataset_dir: str | Path, **settings: Any) -> str:
     Used by the bundle configs so that the training entry point works on a fresh clone.
     """
     datalist = Path(dataset_dir) / DATALIST_NAME
+    config = SimulationConfig(**settings)
     if not datalist.is_file():
         logger.info("no dataset at %s: simulating it (%s)", dataset_dir, settings)
-        simulate_dataset(dataset_dir, SimulationConfig(**settings))
+        simulate_dataset(dataset_dir, config)
+        return str(datalist)
+    manifest = Path(dataset_dir) / MANIFEST_NAME
+    present = read_json(manifest, "dataset manifest")["settings"].get("drfs", []) if manifest.is_file() else []
+    missing = [d for d in config.drfs if d not in present]
+    if manifest.is_file() and missing:
+        logger.warning(
+            "dataset %s has no images at DRF %s (an older recipe); it is used as it is, and only its own dose levels "
+            "are evaluated: simulate it again into another folder to add them",
+            dataset_dir,
+            ", ".join(f"{d:g}" for d in missing),
+        )
     return str(datalist)

@@ -30,7 +30,9 @@ class CheckPETVolumesd(MapTransform):
     - `activity_keys` (PET) are not all zero and not substantially negative;
     - the volume has at least `min_slices` axial slices;
     - every key has the shape and the affine (spacing, orientation, origin) of `reference_key`;
-    - a mask is neither empty nor the whole image.
+    - a mask is neither empty nor the whole image;
+    - a label map (`label_keys`: the lesion map) holds non-negative integers only (an all-zero map is a subject
+      without lesions).
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class CheckPETVolumesd(MapTransform):
         reference_key: str = "image",
         activity_keys: Sequence[str] = ("image", "label"),
         mask_keys: Sequence[str] = ("mask",),
+        label_keys: Sequence[str] = ("lesion",),
         min_slices: int = 3,
         affine_tolerance_mm: float = 1e-2,
         allow_missing_keys: bool = True,
@@ -47,6 +50,7 @@ class CheckPETVolumesd(MapTransform):
         self.reference_key = reference_key
         self.activity_keys = set(activity_keys)
         self.mask_keys = set(mask_keys)
+        self.label_keys = set(label_keys)
         self.min_slices = int(min_slices)
         self.tol = float(affine_tolerance_mm)
 
@@ -75,6 +79,8 @@ class CheckPETVolumesd(MapTransform):
                 raise InputDataError(
                     f"{name}: has negative values down to {vmin:.4g} (peak {vmax:.4g}); PET activity must be non-negative"
                 )
+        if key in self.label_keys and not bool(((values == torch.round(values)) & (values >= 0)).all()):
+            raise InputDataError(f"{name}: lesion labels must be non-negative integers (0 background, one per lesion)")
         if key in self.mask_keys:
             m = values > 0
             if not bool(m.any()):

@@ -1,0 +1,114 @@
+"""The dose, lesion, regional and paired tables, checked against the same numbers computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bundle.metrics import paired_comparison
+from bundle.quantification import (
+    Records,
+    dose_rows,
+    evaluation_record,
+    lesion_kind_rows,
+    lesion_rows,
+    markdown_sections,
+    mean_abs_lesion_bias,
+    paired_rows,
+    polarity,
+    regional_rows,
+)
+
+SUBJECTS = ("s1", "s2", "s3", "s4")
+PSNR = {  # (drf, method) -> PSNR per subject
+    (20.0, "low"): [30.0, 31.0, 29.0, 30.5],
+    (20.0, "gauss"): [31.0, 31.5, 30.0, 31.0],
+    (20.0, "net"): [29.0, 30.0, 30.5, 29.5],
+    (200.0, "low"): [20.0, 21.0, 19.0, 20.5],
+    (200.0, "gauss"): [25.0, 26.0, 24.0, 25.5],
+    (200.0, "net"): [27.0, 27.5, 25.0, 26.0],
+}
+HOT_BIAS = {"low": [1.0, -2.0, 0.5, 3.0], "gauss": [-10.0, -12.0, -8.0, -9.0], "net": [-20.0, -15.0, -25.0, -5.0]}
+
+
+def _records() -> Records:
+    out = []
+    for (drf, method), values in PSNR.items():
+        for k, (subject, psnr) in enumerate(zip(SUBJECTS, values)):
+            hot = HOT_BIAS[method][k] * (drf / 200.0)
+            result = {
+                "nrmse": 10 ** (-psnr / 20),
+                "psnr": psnr,
+                "ssim": 0.5,
+                "paper_convention": {"nrmse": 0.1, "psnr": psnr + 5, "ssim": 0.9},
+                "regions": {"interior": {"psnr": psnr + 1}, "edge": {"psnr": psnr - 1}},
+                "lesions": {
+                    "1": {"suv_mean_bias_pct": hot, "suv_max_bias_pct": 2 * hot, "reference_contrast": 0.6},
+                    "2": {"suv_mean_bias_pct": 4.0, "suv_max_bias_pct": 1.0, "reference_contrast": -0.4},
+                },
+                "white_matter_cv": 0.3,
+            }
+            out.append(evaluation_record(subject, drf, method, result, {"1": "hot_nodule", "2": "cold"}))
+    return Records(out)
+
+
+NAMES = {"low": "low dose", "gauss": "Gaussian", "net": "network"}
+
+
+def test_dose_table_gains_are_paired_means_with_bootstrap_intervals_and_counts_of_harm():
+    rows = dose_rows(_records(), ["low", "gauss", "net"], "low", "gauss", NAMES)
+    assert [(r["DRF"], r["method"]) for r in rows] == [
+        (d, m) for d in ("20", "200") for m in ("low dose", "Gaussian", "network")
+    ]
+    net20 = rows[2]
+    gain = paired_comparison(PSNR[(20.0, "net")], PSNR[(20.0, "low")])
+    assert gain.mean_difference == pytest.approx(np.mean(PSNR[(20.0, "net")]) - np.mean(PSNR[(20.0, "low")]))
+    expected = f"{gain.mean_difference:+.2f} ({gain.ci_low:+.2f} to {gain.ci_high:+.2f})"
+    assert net20["PSNR gain over input, dB (95 % CI)"] == expected
+    assert net20["worse than input"] == "3/4"  # worse than its input on s1, s2, s4
+    assert net20["PSNR"] == pytest.approx(np.mean(PSNR[(20.0, "net")]))
+    ratio = np.mean([10 ** ((a - b) / 20) for a, b in zip(PSNR[(20.0, "low")], PSNR[(20.0, "net")])])
+    assert net20["NRMSE / input"] == pytest.approx(ratio)
+    assert rows[0]["PSNR gain over input, dB (95 % CI)"] == "" and rows[1]["over Gaussian, dB (95 % CI)"] == ""
+
+
+def test_lesion_tables_split_hot_and_cold_by_the_reference_contrast_and_report_the_worst_lesion():
+    records = _records()
+    assert polarity({"reference_contrast": 0.2}) == "hot" and polarity({"reference_contrast": -0.1}) == "cold"
+    assert polarity({"reference_contrast": math.nan}) == "unknown"
+    hot = {(r["DRF"], r["method"]): r for r in lesion_rows(records, ["low", "gauss", "net"], "hot", NAMES)}
+    net = hot[("200", "network")]
+    assert net["lesions"] == 4 and net["SUVmean bias %"] == pytest.approx(np.mean(HOT_BIAS["net"]))
+    assert net["worst SUVmean %"] == -25.0 and net["worst SUVmax %"] == -50.0
+    assert hot[("20", "network")]["SUVmean bias %"] == pytest.approx(np.mean(HOT_BIAS["net"]) / 10)
+    cold = lesion_rows(records, ["net"], "cold", NAMES)
+    assert [r["SUVmean bias %"] for r in cold] == [4.0, 4.0] and all(r["lesions"] == 4 for r in cold)
+    kinds = lesion_kind_rows(records, ["gauss", "net"], 200.0, NAMES)
+    assert [(r["kind"], r["method"]) for r in kinds] == [
+        ("cold", "Gaussian"),
+        ("cold", "network"),
+        ("hot_nodule", "Gaussian"),
+        ("hot_nodule", "network"),
+    ]
+
+
+def test_paired_rows_and_regional_rows_by_hand():
+    records = _records()
+    rows = {(r["DRF"], r["comparison"]): r for r in paired_rows(records, "net", ["low", "gauss"], NAMES)}
+    row = rows[("200", "network - Gaussian")]
+    c = paired_comparison(PSNR[(200.0, "net")], PSNR[(200.0, "gauss")])
+    assert row["better on"] == f"{c.wins}/4" == "4/4" and row["sign test p"] == pytest.approx(c.sign_test_p)
+    lesion = paired_comparison(np.abs(HOT_BIAS["net"]), np.abs(HOT_BIAS["gauss"]))
+    text = f"{lesion.mean_difference:+.1f} ({lesion.ci_low:+.1f} to {lesion.ci_high:+.1f})"
+    assert row["hot-lesion abs SUVmean bias, % points (95 % CI)"] == text
+    get = mean_abs_lesion_bias()
+    assert get(records.of(200.0, "net")["s3"]) == 25.0
+    regional = {r["method"]: r for r in regional_rows(records, ["gauss", "net"], 200.0, NAMES)}
+    assert regional["network"]["interior"] == pytest.approx(np.mean(PSNR[(200.0, "net")]) + 1)
+    assert regional["network"]["paper convention"] == pytest.approx(np.mean(PSNR[(200.0, "net")]) + 5)
+    lines = markdown_sections(records, ["low", "gauss", "net"], "low", "gauss", "net", NAMES, [200.0])
+    text = "\n".join(lines)
+    for heading in ("Every dose level", "hot lesions", "cold lesions", "by kind at DRF 200", "Where in the brain"):
+        assert heading in text, heading
