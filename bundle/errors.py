@@ -21,6 +21,15 @@ __all__ = [
     "user_error_message",
 ]
 
+QUIET_LOGGERS = (
+    "StatsHandler",
+    "monai.handlers.StatsHandler",  # MONAI >= 1.5 logs engine exceptions here
+    "ignite.engine.engine.SupervisedTrainer",
+    "ignite.engine.engine.SupervisedEvaluator",
+    "",
+)
+"""Loggers whose records about user errors lose their traceback (the message is kept)."""
+
 DEBUG_ENV = "ULDPET_DEBUG"
 """Set this environment variable to 1 to get full tracebacks instead of one-line errors."""
 
@@ -60,11 +69,21 @@ def root_cause(exc: BaseException) -> BaseException:
     for item in chain:
         if isinstance(item, BundleInputError):
             return item
+    # an error raised while handling an OS error (torch's "unexpected pos" after a full disk) hides the real cause
+    # in __context__: report the OS error (ENOSPC, EACCES, ...) instead
+    seen, item = set(), chain[-1]
+    while item is not None and id(item) not in seen:
+        seen.add(id(item))
+        if isinstance(item, OSError) and item.errno is not None:
+            return item
+        item = item.__cause__ or item.__context__
     return chain[-1]
 
 
 def _is_user_error(exc: BaseException) -> bool:
-    """Errors caused by input, configuration or the environment, reported without a traceback."""
+    """Errors caused by input, configuration or the environment (or Ctrl-C), reported without a traceback."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
     if isinstance(exc, (BundleInputError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return True
     if isinstance(exc, OSError) and exc.errno is not None:
@@ -108,19 +127,46 @@ def install_error_reporting() -> None:
         message = None if _debug() else user_error_message(exc)
         if message is None:
             previous(exc_type, exc, tb)
+        elif isinstance(root_cause(exc), KeyboardInterrupt) or isinstance(exc, KeyboardInterrupt):
+            print("error: interrupted", file=sys.stderr)
+            os._exit(130)  # noqa: SLF001 - the interpreter would print the interruption again on its way out
         else:
             print(message, file=sys.stderr)
 
     hook._uldpet = True  # type: ignore[attr-defined]
     sys.excepthook = hook
     quiet = _QuietUserErrors()
-    for name in (
-        "StatsHandler",
-        "ignite.engine.engine.SupervisedTrainer",
-        "ignite.engine.engine.SupervisedEvaluator",
-        "",
-    ):
-        logging.getLogger(name).addFilter(quiet)
+    for name in QUIET_LOGGERS:
+        _logger_as_monai_makes_it(name).addFilter(quiet)
+
+
+MONAI_LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"  # monai.apps.utils.DEFAULT_FMT
+
+
+class _CurrentStdoutHandler(logging.StreamHandler):
+    """A stream handler writing to whatever `sys.stdout` is when a record is emitted (not when it was made)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:  # type: ignore[override]
+        pass
+
+
+def _logger_as_monai_makes_it(name: str) -> logging.Logger:
+    """The logger `name`; a `monai.*` logger not made yet is made as `monai.apps.get_logger` makes it (INFO to stdout,
+    not propagated), because that function adds its handler only to a logger that does not exist yet."""
+    exists = name in logging.root.manager.loggerDict
+    logger = logging.getLogger(name)
+    if name.startswith("monai.handlers.") and not exists:
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        handler = _CurrentStdoutHandler()
+        handler.setFormatter(logging.Formatter(MONAI_LOG_FORMAT))
+        logger.addHandler(handler)
+    return logger
 
 
 def cli_errors(func: F) -> F:

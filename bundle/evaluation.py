@@ -12,7 +12,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from .errors import InputDataError, OutputExistsError
-from .io import atomic_path, ensure_writable_dir, write_json
+from .io import atomic_path, clean_stale_temporaries, ensure_writable_dir, write_json
 from .metrics import check_mask, evaluate_volume, image_metrics, slice_metrics
 from .quantification import evaluation_record, lesions_of
 from .tables import format_table, write_csv
@@ -123,6 +123,9 @@ class EvaluationReport:
 
     def _reset(self, engine: Engine) -> None:
         ensure_writable_dir(self.output_dir, "evaluation output folder")
+        for folder in (self.output_dir, self.output_dir / "predictions", self.output_dir / "panels"):
+            for stale in clean_stale_temporaries(folder):
+                logger.info("removed %s, left by an interrupted run", stale)
         existing = self.output_dir / "metrics_per_subject.csv"
         if existing.exists() and not self.overwrite:
             raise OutputExistsError(f"{existing}: evaluation results already exist; set overwrite to replace them")

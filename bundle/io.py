@@ -10,7 +10,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,6 +24,8 @@ from .errors import InputDataError, OutputExistsError
 
 __all__ = [
     "atomic_path",
+    "clean_stale_temporaries",
+    "process_alive",
     "ensure_writable_dir",
     "file_sha256",
     "full_suffix",
@@ -68,6 +72,41 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]{8}")
+
+
+def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of `atomic_path` (`.<name>.tmp-<pid>-<random>...`) in `folder` whose process no longer
+    runs (left by a killed run); returns what was removed."""
+    removed: list[Path] = []
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    for entry in root.iterdir():
+        match = _TEMPORARY.match(entry.name)
+        if match and not process_alive(int(match.group(1))):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (this one always does)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def ensure_writable_dir(path: str | os.PathLike, setting: str = "output folder") -> Path:

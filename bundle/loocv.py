@@ -28,9 +28,9 @@ import numpy as np
 
 from .errors import ConfigValueError
 from .evaluation import RECORDS_FILE
-from .io import ensure_writable_dir, read_json, write_json, write_text
-from .mlflow_tracking import TrackingStore, default_tracking_uri, flatten_config
-from .quantification import Records, lesions_of, markdown_sections
+from .io import clean_stale_temporaries, ensure_writable_dir, read_json, write_json, write_text
+from .mlflow_tracking import TrackingStore, check_tracking_store, default_tracking_uri, flatten_config
+from .quantification import Records, markdown_sections, summary_metrics
 from .tables import format_table, write_csv
 
 __all__ = ["CrossValidation", "summarise"]
@@ -83,8 +83,11 @@ class CrossValidation:
                 raise ConfigValueError(f"setting config_file: {f} does not exist")
         self.evaluate_file = str(evaluate_file)
         self.output_dir = ensure_writable_dir(output_dir, "output folder")
+        for stale in clean_stale_temporaries(self.output_dir):
+            logger.info("removed %s, left by an interrupted run", stale)
         self.overrides = dict(overrides or {})
         self.tracking_uri = tracking_uri or default_tracking_uri(self.output_dir)
+        check_tracking_store(self.tracking_uri)
         self.experiment_name = experiment_name
         self.baselines = list(baselines)
         self.progress = progress
@@ -290,7 +293,7 @@ class CrossValidation:
         print(table, flush=True)
         run_id = self.store.replace_run("summary")  # the summary is derived: replace it, never append to it
         self.store.log_metrics_once(run_id, {f"{k}_{s}": v[s] for k, v in stats.items() for s in ("mean", "sd")})
-        self.store.log_metrics_once(run_id, per_dose_means(records))
+        self.store.log_metrics_once(run_id, summary_metrics(records))
         self.store.log_artifacts(
             run_id,
             [
@@ -322,19 +325,3 @@ class CrossValidation:
         table = Records(records)
         detail = [d for d in (200.0, 20.0) if d in table.drfs] or table.drfs[:1]
         return markdown_sections(table, methods, "low_dose", reference, "network", names, detail, heading="##")
-
-
-def per_dose_means(records: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """MLflow metrics of the summary run: mean PSNR and hot-lesion SUVmean bias per method and dose level."""
-    table = Records(records)
-    out = {}
-    for drf in table.drfs:
-        tag = "image" if drf is None else f"drf{drf:g}"
-        for method in table.methods:
-            mine = table.of(drf, method)
-            if mine:
-                out[f"{tag}_{method}_psnr_mean"] = float(np.mean([r["psnr"] for r in mine.values()]))
-                hot = [v["suv_mean_bias_pct"] for r in mine.values() for v in lesions_of(r, "hot")]
-                if hot:
-                    out[f"{tag}_{method}_hot_lesion_suv_mean_bias_pct_mean"] = float(np.mean(hot))
-    return out

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from monai.handlers import MLFlowHandler
 
-__all__ = ["ResumableMLFlowHandler", "TrackingStore", "default_tracking_uri", "flatten_config", "mlflow_key"]
+from .errors import ConfigValueError
+
+__all__ = [
+    "ResumableMLFlowHandler",
+    "TrackingStore",
+    "check_tracking_store",
+    "default_tracking_uri",
+    "flatten_config",
+    "mlflow_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +73,44 @@ def mlflow_key(key: str) -> str:
     return cleaned[:250]
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_tracking_store(tracking_uri: str | None, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, with one line naming `tracking_uri`, when the MLflow store cannot be used: a server that does
+    not answer (MLflow itself retries for minutes), or a SQLite file that is not a database or cannot be written."""
+    if not tracking_uri:
+        return
+    uri = str(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as response:
+                response.read(64)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ConfigValueError(f"setting tracking_uri: the MLflow server {uri} does not answer ({reason})") from exc
+        return
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri[len("sqlite:///") :])
+    folder = path.parent
+    if path.exists():
+        try:
+            with open(path, "rb") as fh:
+                header = fh.read(len(SQLITE_MAGIC))
+        except OSError as exc:
+            raise ConfigValueError(f"setting tracking_uri: {path} cannot be read ({exc.strerror or exc})") from exc
+        if header and header != SQLITE_MAGIC:
+            raise ConfigValueError(f"setting tracking_uri: {path} is not an SQLite database")
+        if not os.access(path, os.W_OK) or not os.access(folder, os.W_OK):
+            raise ConfigValueError(f"setting tracking_uri: {path} is read-only (the file or its folder)")
+    elif folder.exists() and not os.access(folder, os.W_OK):
+        raise ConfigValueError(f"setting tracking_uri: the folder of {path} cannot be written")
+
+
 def default_tracking_uri(output_dir: str | Path) -> str:
     """A SQLite tracking store under the output folder (MLflow's recommended local backend)."""
     from monai.utils import path_to_sqlite_uri
@@ -81,6 +129,7 @@ class TrackingStore:
     def __init__(self, tracking_uri: str, experiment_name: str) -> None:
         import mlflow
 
+        check_tracking_store(tracking_uri)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
@@ -19,6 +20,8 @@ from .io import atomic_path, file_sha256, read_json, write_text
 __all__ = ["archive_name", "build_archive", "verify_archive", "extract_archive", "WEIGHTS"]
 
 WEIGHTS = "models/model.pt"
+MAX_INFLATED_BYTES = 2 << 30
+"""An archive that would inflate beyond this is refused before any member is read (a bundle is tens of MB)."""
 _INCLUDE = ("configs", "models", "docs", "bundle", "scripts")
 _TOP_FILES = ("LICENSE", "README.md", "pyproject.toml")
 _SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
@@ -75,8 +78,13 @@ def verify_archive(path: str | Path) -> str:
     sidecar = Path(str(archive) + ".sha256")
     if not sidecar.is_file():
         raise InputDataError(f"archive {archive}: no checksum file {sidecar.name} beside it")
-    expected = sidecar.read_text(encoding="utf-8").split()[0]
-    if file_sha256(archive) != expected:
+    try:
+        fields = sidecar.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"checksum file {sidecar}: cannot be read ({type(exc).__name__})") from exc
+    if not fields or not _is_sha256(fields[0]):
+        raise InputDataError(f"checksum file {sidecar}: empty or not a sha256 line ('<64 hex digits>  <file name>')")
+    if file_sha256(archive) != fields[0].lower():
         raise InputDataError(f"archive {archive}: sha256 does not match {sidecar.name} (corrupt or modified)")
     try:
         zf = zipfile.ZipFile(archive)
@@ -84,6 +92,12 @@ def verify_archive(path: str | Path) -> str:
         raise InputDataError(f"archive {archive}: not a zip file") from exc
     with zf:
         names = zf.namelist()
+        inflated = sum(info.file_size for info in zf.infolist())
+        if inflated > MAX_INFLATED_BYTES:
+            raise InputDataError(
+                f"archive {archive}: would inflate to {inflated / 2**20:.0f} MiB, more than the "
+                f"{MAX_INFLATED_BYTES / 2**20:.0f} MiB a bundle can hold (a zip bomb?)"
+            )
         tops = {PurePosixPath(n).parts[0] for n in names}
         if len(tops) != 1:
             raise InputDataError(f"archive {archive}: expected one top-level bundle folder, found {sorted(tops)}")
@@ -92,9 +106,13 @@ def verify_archive(path: str | Path) -> str:
         if manifest_name not in names:
             raise InputDataError(f"archive {archive}: no checksums.sha256 manifest")
         manifest = {}
-        for line in zf.read(manifest_name).decode().splitlines():
-            digest, rel = line.split(None, 1)
-            manifest[rel.strip()] = digest
+        for number, line in enumerate(_read_member(zf, manifest_name, archive).decode("utf-8", "replace").splitlines()):
+            parts = line.split(None, 1)
+            if len(parts) != 2 or not _is_sha256(parts[0]):
+                raise InputDataError(
+                    f"archive {archive}: checksums.sha256 line {number + 1} is not '<sha256>  <path>': {line[:60]!r}"
+                )
+            manifest[parts[1].strip()] = parts[0].lower()
         if WEIGHTS not in manifest:
             raise InputDataError(f"archive {archive}: missing its weights ({WEIGHTS})")
         members = {n[len(name) + 1 :] for n in names if not n.endswith("/")} - {"checksums.sha256"}
@@ -103,9 +121,36 @@ def verify_archive(path: str | Path) -> str:
                 f"archive {archive}: files differ from its manifest ({sorted(members ^ set(manifest))[:3]})"
             )
         for rel, digest in manifest.items():
-            if hashlib.sha256(zf.read(f"{name}/{rel}")).hexdigest() != digest:
+            if _member_sha256(zf, f"{name}/{rel}", archive) != digest:
                 raise InputDataError(f"archive {archive}: {rel} does not match its checksum")
     return name
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _member_sha256(zf: zipfile.ZipFile, member: str, archive: Path) -> str:
+    """sha256 of a member, read in chunks; refuses a member that inflates beyond its declared size."""
+    info = zf.getinfo(member)
+    digest, total = hashlib.sha256(), 0
+    try:
+        with zf.open(info) as fh:
+            while chunk := fh.read(1 << 20):
+                total += len(chunk)
+                if total > info.file_size:
+                    raise InputDataError(f"archive {archive}: {member} inflates beyond its declared size (a zip bomb?)")
+                digest.update(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise InputDataError(f"archive {archive}: {member} is corrupt ({exc})") from exc
+    return digest.hexdigest()
+
+
+def _read_member(zf: zipfile.ZipFile, member: str, archive: Path, limit: int = 16 << 20) -> bytes:
+    info = zf.getinfo(member)
+    if info.file_size > limit:
+        raise InputDataError(f"archive {archive}: {member} is {info.file_size} bytes, too large for a checksum list")
+    return zf.read(info)
 
 
 def extract_archive(path: str | Path, dest: str | Path, overwrite: bool = False) -> Path:

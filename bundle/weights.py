@@ -3,6 +3,7 @@ and atomic, byte-reproducible saving. No Ignite here: deployment and export load
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import zipfile
@@ -12,9 +13,18 @@ from typing import Any, Mapping
 import torch
 
 from .errors import InputDataError
-from .io import atomic_path
+from .io import atomic_path, file_sha256, read_json
 
-__all__ = ["load_checkpoint", "load_network_weights", "network_state", "save_weights"]
+__all__ = [
+    "PROVENANCE_FILE",
+    "load_checkpoint",
+    "load_network_weights",
+    "network_state",
+    "save_weights",
+    "verify_shipped_file",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -28,11 +38,46 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise InputDataError(
             f"checkpoint {p}: refused, it holds objects other than tensors and plain containers (unsafe to unpickle)"
         ) from exc
+    except PermissionError as exc:
+        raise InputDataError(f"checkpoint {p}: cannot be read (permission denied)") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise InputDataError(f"checkpoint {p}: truncated or corrupt ({type(exc).__name__})") from exc
     if not isinstance(obj, Mapping):
         raise InputDataError(f"checkpoint {p}: expected a dictionary of tensors, got {type(obj).__name__}")
     return dict(obj)
+
+
+PROVENANCE_FILE = "model_provenance.json"
+
+
+def verify_shipped_file(path: str | os.PathLike) -> bool:
+    """Check a model file against the `model_provenance.json` beside it: the shipped weights (`weights`, `sha256`)
+    and their exports (`exports`: file name -> sha256) must have the recorded sha256. Returns True when the file was
+    verified, False for a file the provenance does not record (a user's own checkpoint: accepted, with a note).
+
+    Raises:
+        InputDataError: the file differs from the sha256 recorded for it (changed or corrupted), naming both files.
+    """
+    p = Path(path)
+    provenance = p.parent / PROVENANCE_FILE
+    if not provenance.is_file():
+        logger.info("%s: no %s beside it; loading it as your own checkpoint (not verified)", p, PROVENANCE_FILE)
+        return False
+    record = read_json(provenance, "model provenance")
+    recorded = dict(record.get("exports", {}))
+    if Path(str(record.get("weights", ""))).name and record.get("sha256"):
+        recorded[Path(str(record["weights"])).name] = record["sha256"]
+    expected = recorded.get(p.name)
+    if expected is None:
+        logger.info("%s: not recorded in %s; loading it as your own checkpoint (not verified)", p, provenance)
+        return False
+    actual = file_sha256(p)
+    if actual != expected:
+        raise InputDataError(
+            f"{p}: sha256 {actual[:12]}... differs from {expected[:12]}... recorded in {provenance}: the shipped model "
+            "was changed or corrupted; restore it, or give your own checkpoint another name or folder"
+        )
+    return True
 
 
 def network_state(obj: dict[str, Any], key: str | None = "network") -> dict[str, Any]:
@@ -48,7 +93,9 @@ def network_state(obj: dict[str, Any], key: str | None = "network") -> dict[str,
 def load_network_weights(
     network: torch.nn.Module, path: str | os.PathLike, key: str | None = "network"
 ) -> torch.nn.Module:
-    """Load weights into `network`, refusing (one line) a checkpoint of another architecture."""
+    """Load weights into `network`, refusing (one line) shipped weights that differ from their recorded sha256 and a
+    checkpoint of another architecture."""
+    verify_shipped_file(path)
     state = network_state(load_checkpoint(path), key)
     own = network.state_dict()
     missing = [k for k in own if k not in state]

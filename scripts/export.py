@@ -30,7 +30,13 @@ def build_parser() -> OneLineArgumentParser:
 @cli_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
-    from bundle.deploy.export import check_exports, export_onnx, export_torchscript, load_inference_network
+    from bundle.deploy.export import (
+        check_exports,
+        export_onnx,
+        export_torchscript,
+        load_inference_network,
+        record_exports,
+    )
     from bundle.errors import InputDataError
 
     net = load_inference_network(args.config_file, args.ckpt)
@@ -47,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = {k: v for k, v in diffs.items() if v >= TOLERANCE}
     if bad:
         raise InputDataError(f"export: {sorted(bad)} differ from eager PyTorch beyond {TOLERANCE:.0e}")
+    recorded = record_exports(args.ckpt, [Path(p) for p in (ts, onnx) if p is not None])
+    if recorded is not None:
+        print(f"sha256 of the exports recorded in {recorded}")
     return 0
 
 

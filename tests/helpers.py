@@ -66,3 +66,22 @@ def run_bundle(
 def last_error_line(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def run_script(name: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run `scripts/<name>.py` with `args` in a subprocess."""
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / f"{name}.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def tiny_inference_settings(checkpoint: Path, **extra: Any) -> dict[str, Any]:
+    """Overrides of configs/inference.json for the tiny test network (4 wide, trained at 4 mm)."""
+    out = {
+        "bundle_root": str(REPO_ROOT),
+        "ckpt_path": str(checkpoint),
+        "network_def#base_features": 4,
+        "progress": False,
+        "training_spacing": [4.0, 4.0, 4.0],
+    }
+    out.update(extra)
+    return out

@@ -127,7 +127,7 @@ def test_bad_studies_are_reported_by_name_and_skipped(tiny_dataset, tiny_model, 
     assert "corrupt.nii.gz" in lines["corrupt"] or "corrupt" in lines["corrupt"]
     assert "2D" in lines["flat_2d"]
     assert (tmp_path / "out" / "good_denoised.nii.gz").is_file()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_denoised.nii.gz"]  # no partial outputs
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_denoised.json", "good_denoised.nii.gz"]
 
 
 def test_torchscript_and_onnx_exports_match_eager(tiny_model, tmp_path):

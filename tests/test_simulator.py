@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from helpers import run_script
 from skimage.data import shepp_logan_phantom
 from skimage.transform import radon, resize
 
@@ -168,12 +167,7 @@ def test_calibration_of_quick_preset_on_a_slab():
     ],
 )
 def test_cli_rejects_bad_settings_in_one_line(tmp_path, repo_root, args, setting):
-    proc = subprocess.run(
-        [sys.executable, str(repo_root / "scripts" / "simulate.py"), "--output-dir", str(tmp_path / "out"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_script("simulate", "--output-dir", str(tmp_path / "out"), *args)
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and setting in lines[0], proc.stderr
@@ -183,19 +177,7 @@ def test_cli_rejects_bad_settings_in_one_line(tmp_path, repo_root, args, setting
 def test_cli_rejects_unwritable_output_folder(tmp_path, repo_root):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(repo_root / "scripts" / "simulate.py"),
-            "--output-dir",
-            str(blocker / "data"),
-            "--preset",
-            "tiny",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_script("simulate", "--output-dir", str(blocker / "data"), "--preset", "tiny")
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "output folder" in lines[0] and "a_file" in lines[0], proc.stderr

@@ -23,6 +23,8 @@ class Baseline(Protocol):
         default_grid: parameter settings searched by the per-fold tuning (keyword arguments of `__call__`).
         tuning_slices: evenly spaced brain slices per subject the tuning scores (None: the whole volume);
             slow slice-by-slice filters use a few slices, fast 3D filters the whole volume.
+        other_dose_tuning_slices (optional): the budget at the dose levels other than the datalist's `image`
+            (default: `tuning_slices`).
     """
 
     name: str

@@ -25,7 +25,7 @@ class NonLocalMeans:
     default_grid = [
         {"h": h, "patch_size": p, "patch_distance": d}
         for (p, d) in ((5, 6), (7, 9))
-        for h in (0.012, 0.02, 0.03, 0.05, 0.08, 0.12, 0.18, 0.27)  # one grid for every dose level (DRF 2-200)
+        for h in (0.005, 0.008, 0.012, 0.02, 0.03, 0.05, 0.08, 0.12, 0.18, 0.27)  # one grid for every DRF (2-200)
     ]
 
     def __call__(

@@ -24,7 +24,7 @@ from .base import Baseline
 from .registry import make_baseline
 from .tuning import Case, TunedBaseline, grid_edge_keys, load_cases, score_grid, select_parameters
 
-__all__ = ["apply_leave_one_out", "tune_on", "tuned_baselines", "tuned_records"]
+__all__ = ["apply_leave_one_out", "tune_on", "tuned_baselines", "tuned_records", "tuning_budget"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +86,14 @@ def apply_leave_one_out(
     predictions: dict[str, dict[str, str]] = {}
     for method in baselines:
         name, grid = method.name, method.default_grid
+        budget = tuning_budget(method, drf)
         predictions[name] = {}
         tested = [k for k, c in enumerate(cases) if test_subjects is None or c.subject in test_subjects]
-        todo = [k for k in tested if not _reusable(out / name / f"{cases[k].subject}_{name}", grid)]
+        todo = [k for k in tested if not _reusable(out / name / f"{cases[k].subject}_{name}", grid, budget, method)]
         scores = None
         if todo:
             started = time.perf_counter()
-            scores = _scores(method, cases, method.tuning_slices, out / name / "tuning_scores.json")
+            scores = _scores(method, cases, budget, out / name / "tuning_scores.json")
             logger.info(
                 "%s: scored %d settings on %d subjects in %.0f s",
                 name,
@@ -121,6 +122,7 @@ def apply_leave_one_out(
                     "at_grid_edge": grid_edge_keys(params, grid),
                 }
                 record["drf"] = drf
+                record["tuning_slices"] = budget
                 write_json(record, out / name / f"{case.subject}_{name}.json", overwrite=True)
                 if store is not None:
                     _log_record(store, f"{name}-fold{k}-{case.subject}{suffix}", record)
@@ -143,13 +145,24 @@ def _log_record(store: Any, run_name: str, record: dict[str, Any]) -> None:
     store.finish(run_id)
 
 
-def _reusable(stem: Path, grid: Sequence[dict[str, Any]]) -> bool:
-    """A saved prediction is reused only when it exists and was tuned over the current grid."""
+def tuning_budget(method: Baseline, drf: float | None) -> int | None:
+    """Slices per subject a baseline is tuned on: its `tuning_slices` for the datalist's `image`, and its optional
+    `other_dose_tuning_slices` at the other dose levels (a slow filter's time grows with every level)."""
+    return method.tuning_slices if drf is None else getattr(method, "other_dose_tuning_slices", method.tuning_slices)
+
+
+def _reusable(stem: Path, grid: Sequence[dict[str, Any]], budget: int | None, method: Baseline) -> bool:
+    """A saved prediction is reused only when it exists and was tuned over the current grid and budget (a record
+    from before budgets were recorded used the method's `tuning_slices`)."""
     record, image = stem.parent / f"{stem.name}.json", stem.parent / f"{stem.name}.nii.gz"
     if not (record.is_file() and image.is_file()):
         return False
-    if read_json(record, "baseline record").get("grid") != json.loads(json.dumps(grid)):
+    saved = read_json(record, "baseline record")
+    if saved.get("grid") != json.loads(json.dumps(grid)):
         logger.info("%s was not tuned over the current grid: tuning again", record)
+        return False
+    if saved.get("tuning_slices", method.tuning_slices) != budget:
+        logger.info("%s was tuned on another number of slices: tuning again", record)
         return False
     return True
 

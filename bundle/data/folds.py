@@ -2,54 +2,37 @@
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..errors import InputDataError
 from .datalist import load_datalist
+from .fingerprint import DUPLICATE_CORRELATION, fingerprint, similarity
 
-__all__ = ["loocv_split", "assert_fold_isolation", "content_hash"]
-
-
-@lru_cache(maxsize=256)
-def _hash_file_content(path: str, mtime_ns: int) -> str:
-    from monai.transforms import LoadImage
-
-    try:
-        array = np.asarray(LoadImage(image_only=True)(path), dtype=np.float32)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
-        raise InputDataError(f"{path}: cannot be read as an image ({type(exc).__name__})") from exc
-    return hashlib.sha256(array.tobytes()).hexdigest()
-
-
-def content_hash(path: str) -> str:
-    """sha256 of a volume's voxel values (independent of file compression or format)."""
-    return _hash_file_content(str(path), Path(path).stat().st_mtime_ns)
+__all__ = ["loocv_split", "assert_fold_isolation"]
 
 
 def assert_fold_isolation(
     train: list[dict], val: list[dict], test: list[dict], keys: tuple[str, ...] = ("image", "label")
 ) -> None:
-    """Refuse a fold whose test subject is in the training or validation data, by name or by image content."""
+    """Refuse a fold whose test subject is in the training or validation data: by name, or by content, as an exact
+    or near copy (a few voxels changed, other units, flipped or transposed; `fingerprint`)."""
     test_names = {item["subject"] for item in test}
     for role, items in (("training", train), ("validation", val)):
         clash = test_names & {item["subject"] for item in items}
         if clash:
             raise InputDataError(f"fold isolation: test subject(s) {sorted(clash)} also in the {role} data")
-    test_hashes = {content_hash(item[k]): (item["subject"], k) for item in test for k in keys if k in item}
+    tests = [(item["subject"], k, item[k], fingerprint(item[k])) for item in test for k in keys if k in item]
     for role, items in (("training", train), ("validation", val)):
         for item in items:
-            for k in keys:
-                if k in item and content_hash(item[k]) in test_hashes:
-                    subject, key = test_hashes[content_hash(item[k])]
-                    raise InputDataError(
-                        f"fold isolation: {role} subject '{item['subject']}' {k} {item[k]} has the same voxels as "
-                        f"test subject '{subject}' {key}"
-                    )
+            for k in (k for k in keys if k in item):
+                mine = fingerprint(item[k])
+                for subject, key, path, theirs in tests:
+                    r = similarity(theirs, mine)
+                    if r >= DUPLICATE_CORRELATION:
+                        raise InputDataError(
+                            f"fold isolation: {role} subject '{item['subject']}' {k} {item[k]} is a copy of test "
+                            f"subject '{subject}' {key} {path} (correlation {r:.4f}, up to scale and flips)"
+                        )
 
 
 def loocv_split(datalist_file: str, fold: int, num_val: int = 1, check_isolation: bool = True) -> dict[str, Any]:

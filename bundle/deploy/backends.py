@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigValueError, InputDataError
-from ..weights import load_network_weights
+from ..weights import load_network_weights, verify_shipped_file
 
 __all__ = ["BACKENDS", "OnnxModel", "load_model"]
 
@@ -26,6 +26,7 @@ class OnnxModel:
         p = Path(path)
         if not p.is_file():
             raise InputDataError(f"ONNX model {p}: file not found (export it with scripts/export.py)")
+        verify_shipped_file(p)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -65,6 +66,7 @@ def load_model(
         p = Path(torchscript_path)
         if not p.is_file():
             raise InputDataError(f"TorchScript model {p}: file not found (python -m monai.bundle ckpt_export ...)")
+        verify_shipped_file(p)
         try:
             return torch.jit.load(str(p), map_location=device).eval()
         except (RuntimeError, ValueError) as exc:

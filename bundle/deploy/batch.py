@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +13,11 @@ from typing import Any, Callable
 import torch
 from monai.data import MetaTensor
 
-from ..errors import one_line, root_cause
+from ..errors import InputDataError, one_line, root_cause
 from ..io import ensure_writable_dir
 from ..writers import AtomicNibabelWriter
 from .study_finder import StudyFolder
+from .study_outputs import StudyOutputs, clean_stale_staging
 
 __all__ = ["BatchInference", "StudyResult", "write_nifti_like"]
 
@@ -52,7 +54,8 @@ class BatchInference:
         network: the model (torch module, TorchScript module or ONNX Runtime wrapper).
         output_dir: where `<name>_denoised.nii.gz` (and DICOM series) are written.
         dicom_writer: callable(study, pred MetaTensor, output_dir, overwrite) for DICOM inputs, or None.
-        overwrite: replace existing outputs; otherwise a study whose output exists is skipped.
+        overwrite: replace existing outputs; otherwise a study whose outputs are complete is skipped, and an output
+            name held by a file that is not a complete output of the study is refused (`study_outputs`).
         on_study: optional callable(StudyResult) after every study (progress reporting, load measurements).
         noise_check: optional callable(name, image) returning a one-line warning when a study's noise level lies
             outside the trained range (`noise_check.NoiseLevelCheck`); the study is still denoised.
@@ -89,8 +92,17 @@ class BatchInference:
     def output_path(self, study: dict[str, Any]) -> Path:
         return self.output_dir / f"{study['name']}_denoised.nii.gz"
 
-    def denoise(self, index: int) -> list[str]:
-        """Denoise study `index` and write its outputs; raises on any problem."""
+    def study_outputs(self, study: dict[str, Any]) -> StudyOutputs:
+        """The outputs the study will have: its NIfTI file and, for DICOM input, its DICOM series folder."""
+        names = [self.output_path(study).name]
+        if study.get("format") == "dicom" and self.dicom_writer is not None:
+            names.append(f"{study['name']}_denoised_dicom")
+        return StudyOutputs(self.output_dir, study["name"], names, overwrite=self.overwrite)
+
+    def denoise(self, index: int, staging: Path | None = None) -> list[str]:
+        """Denoise study `index` and write its outputs into `staging` (default: the output folder); raises on any
+        problem."""
+        folder = self.output_dir if staging is None else Path(staging)
         study = self.dataset.studies[index]
         data = self.dataset[index]
         warning = self.noise_check(study["name"], data["image"]) if self.noise_check is not None else None
@@ -105,38 +117,73 @@ class BatchInference:
         result = data["pred"]
         if not bool(torch.isfinite(torch.as_tensor(result)).all()):
             raise ValueError(f"{study['image']}: the prediction contains NaN or Inf")
-        outputs = [str(write_nifti_like(result, self.output_path(study), overwrite=self.overwrite))]
+        outputs = [write_nifti_like(result, folder / self.output_path(study).name, overwrite=self.overwrite)]
         if study.get("format") == "dicom" and self.dicom_writer is not None:
-            outputs.append(str(self.dicom_writer(study, result, self.output_dir, self.overwrite)))
-        return outputs
+            outputs.append(Path(self.dicom_writer(study, result, folder, self.overwrite)))
+        return [str(self.output_dir / p.name) for p in outputs]
+
+    def _check_folders(self) -> None:
+        """Refuse an output folder equal to or inside the input folder (or the folder of an input file): inputs are
+        never modified, and outputs are never taken as studies."""
+        if getattr(self.dataset, "dataset_dir", None) is None:
+            return
+        source = Path(str(self.dataset.dataset_dir)).resolve()
+        inputs = source.parent if source.is_file() else source
+        out = self.output_dir.resolve()
+        if out == inputs or inputs in out.parents:
+            raise InputDataError(
+                f"setting output_dir: {self.output_dir} is inside the input folder {inputs}; choose an output folder "
+                "outside it (inputs are never modified)"
+            )
+
+    def _process(self, index: int, study: dict[str, Any]) -> StudyResult:
+        """One study: skipped when its outputs are complete, else denoised into staging and published together."""
+        start = time.perf_counter()
+        outputs = self.study_outputs(study)
+        state = outputs.state()
+        if state == "complete" and not self.overwrite:
+            return StudyResult(study["name"], "skipped", 0.0, [], "complete outputs exist (set overwrite to redo)")
+        if state in ("moving", "stale"):
+            logger.warning(
+                "study %s: the outputs of an earlier run are incomplete (%s): denoising it again", study["name"], state
+            )
+        try:
+            with outputs.staged() as staging:
+                written = self.denoise(index, staging)
+            return StudyResult(study["name"], "ok", time.perf_counter() - start, written)
+        except Exception as exc:  # noqa: BLE001 - one bad study must not stop the batch
+            logger.debug("study %s failed", study["name"], exc_info=exc)
+            return StudyResult(study["name"], "failed", time.perf_counter() - start, [], one_line(root_cause(exc)))
 
     def run(self) -> list[StudyResult]:
         """Process every study, print a summary, and exit non-zero when any study failed."""
         from tqdm.auto import tqdm
 
+        studies = self.dataset.studies  # the input is checked (and listed) first
+        self._check_folders()
         ensure_writable_dir(self.output_dir, "setting output_dir")
+        for stale in clean_stale_staging(self.output_dir):
+            logger.info("removed %s, left by an interrupted run", stale)
         if hasattr(self.network, "eval"):
             self.network.eval()
         self.results, self.warnings = [], {}
-        for index, study in enumerate(
-            tqdm(self.dataset.studies, desc="denoising", unit="study", disable=not self.progress)
-        ):
-            start = time.perf_counter()
-            if self.output_path(study).exists() and not self.overwrite:
-                self.results.append(
-                    StudyResult(study["name"], "skipped", 0.0, [], "output exists (set overwrite to redo)")
-                )
-                continue
-            try:
-                outputs = self.denoise(index)
-                self.results.append(StudyResult(study["name"], "ok", time.perf_counter() - start, outputs))
-            except Exception as exc:  # noqa: BLE001 - one bad study must not stop the batch
-                message = one_line(root_cause(exc))
-                logger.debug("study %s failed", study["name"], exc_info=exc)
-                self.results.append(StudyResult(study["name"], "failed", time.perf_counter() - start, [], message))
-            gc.collect()
-            if self.on_study is not None:
-                self.on_study(self.results[-1])
+        skipped = getattr(self.dataset, "skipped", [])
+        self.results += [StudyResult(path, "skipped", 0.0, [], reason) for path, reason in skipped]
+        current = None
+        try:
+            for index, study in enumerate(tqdm(studies, desc="denoising", unit="study", disable=not self.progress)):
+                current = study["name"]
+                self.results.append(self._process(index, study))
+                current = None
+                gc.collect()
+                if self.on_study is not None:
+                    self.on_study(self.results[-1])
+        except KeyboardInterrupt:
+            if current is not None:
+                self.results.append(StudyResult(current, "failed", 0.0, [], "interrupted: nothing of it was written"))
+            self._summary()
+            print("error: interrupted", file=sys.stderr, flush=True)
+            raise SystemExit(130) from None
         self._summary()
         failed = [r for r in self.results if r.status == "failed"]
         if failed:

@@ -1,10 +1,12 @@
-"""Checks of a DICOM series folder before it is read: one PET series, readable files."""
+"""Checks of a DICOM series folder before it is read: one PET series, readable files, one evenly spaced stack of
+slices."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Hashable, Mapping
 
+import numpy as np
 import pydicom
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
@@ -12,7 +14,7 @@ from pydicom.errors import InvalidDicomError
 
 from ..errors import InputDataError
 
-__all__ = ["read_series_headers", "CheckDicomSeriesd"]
+__all__ = ["read_series_headers", "check_slice_positions", "CheckDicomSeriesd"]
 
 
 def read_series_headers(folder: str | Path, modality: str | None = "PT") -> list[pydicom.Dataset]:
@@ -38,7 +40,37 @@ def read_series_headers(folder: str | Path, modality: str | None = "PT") -> list
         raise InputDataError(f"{root}: modality {'/'.join(modalities)}, expected {modality} (PET)")
     for f, ds in zip(files, headers):
         ds.filename = str(f)
+    check_slice_positions(headers, root)
     return headers
+
+
+def check_slice_positions(headers: list[pydicom.Dataset], folder: Path) -> None:
+    """Refuse a series whose slices are not one evenly spaced stack: a duplicated slice position, a missing slice
+    or uneven spacing would give the volume a wrong axial geometry."""
+    if len(headers) < 2 or not all("ImagePositionPatient" in ds for ds in headers):
+        return
+    orientation = headers[0].get("ImageOrientationPatient")
+    if orientation is None or len(orientation) != 6:
+        return
+    row, col = np.asarray(orientation[:3], float), np.asarray(orientation[3:], float)
+    normal = np.cross(row, col)
+    positions = np.sort([float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))) for ds in headers])
+    steps = np.diff(positions)
+    spacing = float(np.median(steps))
+    if np.any(steps < max(1e-3 * abs(spacing), 1e-4)):
+        at = positions[int(np.argmin(steps))]
+        raise InputDataError(f"{folder}: two slices share the position {at:.2f} mm (a duplicated slice)")
+    if np.any(steps > 1.5 * spacing):
+        k = int(np.argmax(steps))
+        raise InputDataError(
+            f"{folder}: slice(s) missing between {positions[k]:.2f} and {positions[k + 1]:.2f} mm "
+            f"(spacing {spacing:.3g} mm elsewhere)"
+        )
+    if float(steps.max() - steps.min()) > 0.01 * spacing:
+        raise InputDataError(
+            f"{folder}: uneven slice spacing ({steps.min():.3g} to {steps.max():.3g} mm); one evenly spaced stack is "
+            "needed"
+        )
 
 
 class CheckDicomSeriesd(MapTransform):

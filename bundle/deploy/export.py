@@ -107,3 +107,18 @@ def check_exports(
         onnx = OnnxModel(onnx_path)
         out["onnx"] = max(relative_max_difference(e, onnx(x)) for e, x in zip(eager, inputs))
     return out
+
+
+def record_exports(weights: str | Path, exports: list[Path]) -> Path | None:
+    """Record the sha256 of exports made from the shipped weights in their provenance (`exports`), so that a changed
+    TorchScript or ONNX file is refused on loading like changed weights; None when `weights` is not the shipped file."""
+    from ..io import file_sha256, read_json, write_json
+    from ..weights import PROVENANCE_FILE, verify_shipped_file
+
+    if not verify_shipped_file(weights):
+        return None
+    provenance = Path(weights).parent / PROVENANCE_FILE
+    record = read_json(provenance, "model provenance")
+    shipped = {Path(e).name: file_sha256(e) for e in exports if Path(e).parent.resolve() == provenance.parent.resolve()}
+    record["exports"] = dict(record.get("exports", {}), **shipped)
+    return write_json(record, provenance, overwrite=True)

@@ -1,4 +1,5 @@
-"""Find the studies to denoise in an input folder: NIfTI files and DICOM series folders."""
+"""Find the studies to denoise in an input folder: NIfTI files and DICOM series folders at any depth; every other
+entry is reported with the reason it is not a study."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from monai.data import Dataset
 
 from ..errors import InputDataError
 
-__all__ = ["StudyFolder", "find_studies", "is_dicom_file", "study_name"]
+__all__ = ["StudyFolder", "find_studies", "is_dicom_file", "scan_input", "study_name"]
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -40,10 +41,20 @@ def study_name(path: str | Path) -> str:
     return name
 
 
-def find_studies(input_path: str | Path | None) -> list[dict[str, Any]]:
-    """Studies under `input_path`: a NIfTI file, a DICOM series folder, or a folder of these (one level deep).
+def _nested_name(root: Path, path: Path) -> str:
+    """Output name of a study below the input folder: its path relative to the folder, joined by '_'."""
+    parts = list(path.relative_to(root).parts)
+    parts[-1] = study_name(parts[-1])
+    return "_".join(parts)
 
-    Returns items {"image": path, "name": output name, "format": "nifti" | "dicom"}, sorted by name.
+
+def scan_input(input_path: str | Path | None) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """Studies under `input_path` and every entry that is not one, with the reason.
+
+    `input_path` may be a NIfTI file, a DICOM series folder, or a folder holding NIfTI files and DICOM series folders
+    at any depth. A study's output name is its file name without .nii/.nii.gz (its folder's name for a DICOM series),
+    prefixed by the sub-folders below the input folder, joined by '_'. Returns (studies, skipped): studies are
+    {"image", "name", "format"} sorted by name; skipped are (path, reason) for every other file or folder.
     """
     if input_path is None or str(input_path) == "":
         raise InputDataError("setting dataset_dir (input_dir): no input folder given (use --dataset_dir IN)")
@@ -52,17 +63,38 @@ def find_studies(input_path: str | Path | None) -> list[dict[str, Any]]:
         raise InputDataError(f"setting dataset_dir (input_dir): {root} does not exist")
     if root.is_file():
         fmt = "dicom" if is_dicom_file(root) else "nifti"
-        return [{"image": str(root), "name": study_name(root), "format": fmt}]
+        return [{"image": str(root), "name": study_name(root), "format": fmt}], []
     if _is_dicom_folder(root):
-        return [{"image": str(root), "name": study_name(root), "format": "dicom"}]
-    studies = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.name.lower().endswith(NIFTI_SUFFIXES):
-            studies.append({"image": str(entry), "name": study_name(entry), "format": "nifti"})
-        elif entry.is_dir() and _is_dicom_folder(entry):
-            studies.append({"image": str(entry), "name": study_name(entry), "format": "dicom"})
+        return [{"image": str(root), "name": study_name(root), "format": "dicom"}], []
+    studies: list[dict[str, Any]] = []
+    skipped: list[tuple[str, str]] = []
+
+    def visit(folder: Path) -> None:
+        entries = sorted(folder.iterdir())
+        if not entries and folder != root:
+            skipped.append((str(folder), "empty folder"))
+        for entry in entries:
+            if entry.name.startswith("."):
+                skipped.append((str(entry), "hidden entry"))
+            elif entry.is_symlink() and entry.is_dir():
+                skipped.append((str(entry), "symbolic link to a folder (not followed)"))
+            elif entry.is_dir() and _is_dicom_folder(entry):
+                studies.append({"image": str(entry), "name": _nested_name(root, entry), "format": "dicom"})
+                skipped.extend(
+                    (str(sub), "folder inside a DICOM series folder (not searched)")
+                    for sub in sorted(entry.iterdir())
+                    if sub.is_dir()
+                )
+            elif entry.is_dir():
+                visit(entry)
+            elif entry.is_file() and entry.name.lower().endswith(NIFTI_SUFFIXES):
+                studies.append({"image": str(entry), "name": _nested_name(root, entry), "format": "nifti"})
+            elif entry.is_file():
+                skipped.append((str(entry), "not a NIfTI file (.nii, .nii.gz) or a file of a DICOM series folder"))
+            else:
+                skipped.append((str(entry), "not a regular file or folder"))
+
+    visit(root)
     if not studies:
         raise InputDataError(f"setting dataset_dir (input_dir): {root} holds no NIfTI file and no DICOM series folder")
     names = [s["name"] for s in studies]
@@ -71,7 +103,12 @@ def find_studies(input_path: str | Path | None) -> list[dict[str, Any]]:
         raise InputDataError(
             f"setting dataset_dir (input_dir): several studies would be written as {duplicates} (e.g. x.nii and x.nii.gz)"
         )
-    return studies
+    return sorted(studies, key=lambda s: s["name"]), skipped
+
+
+def find_studies(input_path: str | Path | None) -> list[dict[str, Any]]:
+    """The studies of `scan_input`: {"image", "name", "format"} sorted by name."""
+    return scan_input(input_path)[0]
 
 
 class StudyFolder(Dataset):
@@ -84,14 +121,21 @@ class StudyFolder(Dataset):
     def __init__(self, dataset_dir: str | Path | None, transform: Callable | None = None) -> None:
         self.dataset_dir = dataset_dir
         self._studies: list[dict[str, Any]] | None = None
+        self._skipped: list[tuple[str, str]] = []
         super().__init__(data=[], transform=transform)
 
     @property
     def studies(self) -> list[dict[str, Any]]:
         if self._studies is None:
-            self._studies = find_studies(self.dataset_dir)
+            self._studies, self._skipped = scan_input(self.dataset_dir)
             self.data = self._studies
         return self._studies
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """(path, reason) of every entry of the input folder that is not a study."""
+        self.studies  # noqa: B018 - list the folder on first use
+        return self._skipped
 
     def __len__(self) -> int:
         return len(self.studies)

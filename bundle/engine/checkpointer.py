@@ -27,7 +27,7 @@ from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 
 from ..errors import InputDataError, OutputExistsError
-from ..io import write_text
+from ..io import clean_stale_temporaries, write_text
 from ..weights import load_checkpoint, save_weights
 
 __all__ = ["ResumableCheckpointer"]
@@ -106,10 +106,17 @@ class ResumableCheckpointer:
         return objs
 
     def _on_started(self, engine: Engine) -> None:
+        """Resume from `last.pt` or start afresh; a refused restart changes nothing on disk (the manifest is
+        written only once the run goes ahead)."""
         self.save_dir.mkdir(parents=True, exist_ok=True)
+        for stale in clean_stale_temporaries(self.save_dir):
+            logger.info("removed %s, left by an interrupted run", stale)
+        self._resume_or_start(engine)
         from ..provenance import write_manifest
 
         write_manifest(self.save_dir, seed=self.seed, settings=self.settings)
+
+    def _resume_or_start(self, engine: Engine) -> None:
         if not self.last_path.exists():
             return
         if not self.resume:

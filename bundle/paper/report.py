@@ -12,14 +12,13 @@ import numpy as np
 
 from ..baselines.per_fold import tuned_records
 from ..errors import InputDataError
-from ..evaluation import lesion_slice
-from ..io import load_ras_volume, read_json, write_json, write_text
-from ..metrics import masked_nrmse, masked_psnr, masked_ssim
+from ..io import read_json, write_json, write_text
 from ..quantification import Records, markdown_sections
 from ..tables import format_table
 from . import figures
 from .ablations import ABLATIONS
 from .claims import METRICS, ablation_claims, comparison_claims
+from .table_i import table_i_section
 
 __all__ = ["StudyResults", "rewrite_claims", "write_report"]
 
@@ -161,7 +160,7 @@ def write_report(study: Any, results: StudyResults) -> Path:
     lines += ["![Fig. 4 analogue](fig4_boxplots.png)", "", "![Fig. 5 analogue](fig5_per_subject.png)", ""]
 
     lines += _quantification_section(r, methods, out, cap)
-    lines += _table_i(study, cases, predictions, methods, cap)
+    lines += table_i_section(study.out_dir, cases, predictions, methods, cap)
     lines += _claims_section(scores, methods, subjects, ablations)
     lines += _ablation_section(study, ablations, cap)
     lines += _timing_section(timings)
@@ -224,60 +223,6 @@ def _tuned_parameter_lines(study: Any, subjects: Sequence[str]) -> list[str]:
         )
         lines.append(f"  - {name} tuned parameters per test subject: {chosen}.")
     return lines
-
-
-def _table_i(study: Any, cases, predictions, methods, cap) -> list[str]:
-    """Two representative slices through lesions: slice metrics and Figs. 6-8 analogues."""
-    with_lesion = sorted(
-        (c for c in cases if c.lesion is not None and c.lesion.any()), key=lambda c: -int(c.lesion.sum())
-    )[:2]
-    lines = ["## Representative slices through a lesion (Table I and Figs. 6-8)", ""]
-    if not with_lesion:
-        return lines + ["No lesion masks in this dataset.", ""]
-    rows = []
-    for label, case in zip("AB", with_lesion):
-        z = lesion_slice(case.mask, case.lesion)
-        images = {"low dose": case.low[..., z]}
-        for m in methods:
-            if m in predictions and case.subject in predictions[m]:
-                images[m] = load_ras_volume(predictions[m][case.subject])[..., z]
-        ref, mask = case.full[..., z], case.mask[..., z]
-        for m, img in images.items():
-            rows.append(
-                {
-                    "slice": f"{label} ({case.subject}, z={z})",
-                    "method": m,
-                    "nrmse": masked_nrmse(img, ref, mask),
-                    "psnr": masked_psnr(img, ref, mask),
-                    "ssim": masked_ssim(img, ref, mask),
-                }
-            )
-        stem = f"fig678_slice_{label}"
-        figures.slice_panels(
-            images,
-            ref,
-            case.lesion[..., z],
-            f"slice {label}: {case.subject}, axial {z}",
-            {k: study.out_dir / f"{stem}_{k}.png" for k in ("images", "zoom", "errors")},
-            cap,
-        )
-        lines += [
-            f"![slice {label}]({stem}_images.png)",
-            "",
-            f"![slice {label} zoom]({stem}_zoom.png)",
-            "",
-            f"![slice {label} errors]({stem}_errors.png)",
-            "",
-        ]
-    return [
-        "## Representative slices through a lesion (Table I and Figs. 6-8)",
-        "",
-        "Slice metrics use the slice's own reference peak and brain mask.",
-        "",
-        format_table(rows, ["slice", "method", "nrmse", "psnr", "ssim"]),
-        "",
-        *lines[2:],
-    ]
 
 
 def _ablation_section(study: Any, ablations, cap) -> list[str]:

@@ -20,47 +20,19 @@ from typing import Any, Sequence
 
 from ..baselines.per_fold import apply_leave_one_out
 from ..baselines.tuning import load_cases
-from ..data import datalist_drf, dose_levels, lesion_kinds, load_datalist
+from ..data import datalist_drf, dose_levels, load_datalist
 from ..errors import ConfigValueError
-from ..io import ensure_writable_dir, load_ras_volume, read_json, write_json
+from ..io import ensure_writable_dir, read_json
 from ..loocv import CrossValidation
-from ..metrics import evaluate_volume
 from ..mlflow_tracking import default_tracking_uri
-from ..quantification import evaluation_record
 from .ablations import ABLATIONS, PROTOCOLS, Protocol, variant_slug
 from .report import StudyResults, write_report
+from .scoring import score_records
 from .table_ii import table_ii_timings
 
 __all__ = ["PaperReproduction", "display_name", "scores_at"]
 
 logger = logging.getLogger(__name__)
-
-
-def _file_identity(path: str) -> tuple:
-    stat = Path(path).stat()
-    return (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-class _References:
-    """One subject's full-dose image, brain mask, lesion map, phantom and tissue map (RAS), loaded once."""
-
-    def __init__(self, item: dict[str, Any]) -> None:
-        import nibabel as nib
-
-        from ..metrics import estimate_support_mask
-
-        def load(key: str) -> Any:
-            return load_ras_volume(item[key]) if item.get(key) else None
-
-        self.full = load("label")
-        mask = load("mask")
-        self.mask = mask > 0.5 if mask is not None else estimate_support_mask(load("image"))
-        self.lesion, self.truth, self.tissue = load("lesion"), load("truth"), load("tissue")
-        zooms = nib.as_closest_canonical(nib.load(item["label"])).header.get_zooms()[:3]
-        self.voxel_size_mm = tuple(float(z) for z in zooms)
-
-    def evaluate(self, image: Any) -> dict[str, Any]:
-        return evaluate_volume(image, self.full, self.mask, self.voxel_size_mm, self.lesion, self.truth, self.tissue)
 
 
 def display_name(baseline: str) -> str:
@@ -242,34 +214,6 @@ class PaperReproduction:
                     out.setdefault(spec["drf"], {})[record["test_subject"]] = str(preds[0])
         return out
 
-    def score(
-        self,
-        items: list[dict[str, Any]],
-        datalist: str,
-        predictions: dict[float | None, dict[str, dict[str, str]]],
-        subjects: Sequence[str],
-    ) -> list[dict[str, Any]]:
-        """Evaluation records (`quantification`) of the low-dose input and every method, for every test subject at
-        every dose level: one metric code for all. Scores are cached in `<runs>/scores.json` by file identity."""
-        cache_path = self.runs_dir / "scores.json"
-        cache = read_json(cache_path, "score cache") if cache_path.is_file() else {}
-        kinds = lesion_kinds(datalist)
-        primary = datalist_drf(datalist)
-        records = []
-        for item in (i for i in items if i["subject"] in subjects):
-            references = _References(item)
-            for drf, methods in predictions.items():
-                low = item["image"] if drf is None or drf == primary else item[f"image_drf{drf:g}"]
-                paths = {"low dose": low, **{m: p[item["subject"]] for m, p in methods.items() if item["subject"] in p}}
-                for method, path in paths.items():
-                    key = repr((method, drf, item["subject"], _file_identity(path)))
-                    if key not in cache:
-                        result = references.evaluate(load_ras_volume(path))
-                        cache[key] = evaluation_record(item["subject"], drf, method, result, kinds.get(item["subject"]))
-                    records.append(cache[key])
-            write_json(cache, cache_path, overwrite=True)
-        return records
-
     # -- report ----------------------------------------------------------------------------------------
     def run(self) -> Path:
         started = time.perf_counter()
@@ -294,7 +238,7 @@ class PaperReproduction:
         for method, cv in [(m, cv) for m, cv in networks if cv is not None]:
             for drf, preds in self._network_predictions(cv.output_dir, primary).items():
                 by_dose.setdefault(drf, {})[method] = preds
-        records = self.score(items, datalist, by_dose, subjects)
+        records = score_records(items, datalist, by_dose, subjects, self.runs_dir / "scores.json")
         main_drf = primary if primary in by_dose else next(iter(by_dose))
         predictions = by_dose[main_drf]
         scores = scores_at(records, main_drf)

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import InputDataError, OutputExistsError
-from ..io import ensure_writable_dir, file_sha256, read_json, save_nifti, write_json
+from ..io import clean_stale_temporaries, ensure_writable_dir, file_sha256, read_json, save_nifti, write_json
 from ..provenance import versions
 from .acquisition import ScannerModel, nested_thinning, poisson_counts, simulate_acquisition
 from .osem import osem, postfilter
@@ -257,6 +257,9 @@ def simulate_dataset(
         The manifest written to `<out_dir>/manifest.json`.
     """
     out = ensure_writable_dir(out_dir, "output folder")
+    for folder in [out, *(out / subject_id(k) for k in range(config.n_subjects))]:
+        for stale in clean_stale_temporaries(folder):
+            logger.info("removed %s, left by an interrupted run", stale)
     device = _resolve_device(config.device)
     settings_hash = _settings_hash(config)
     sids = [subject_id(k) for k in range(config.n_subjects)]

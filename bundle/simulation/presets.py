@@ -11,6 +11,8 @@ from ..errors import ConfigValueError
 __all__ = ["DOSE_CHAIN", "Geometry", "LESION_RECIPES", "PRESETS", "ReconstructionSettings", "SimulationConfig"]
 
 LESION_RECIPES = ("gbm", "mix")
+MIN_COUNTS, MAX_COUNTS = 1e5, 1e13
+"""Expected prompts per subject that an image can be made from, and that Poisson sampling handles in float32."""
 DOSE_CHAIN = (2.0, 4.0, 10.0, 20.0, 50.0, 100.0, 200.0)
 """The nested dose levels of a full study (UDPET's 2-100 and the paper's 200)."""
 
@@ -123,7 +125,19 @@ class SimulationConfig:
             raise ConfigValueError(f"setting drf: repeated dose-reduction factors {list(drfs)}")
         object.__setattr__(self, "drfs", tuple(float(d) for d in drfs))
         if self.counts_full_dose is not None:
-            _positive_number("counts", self.counts_full_dose)
+            counts = _positive_number("counts", self.counts_full_dose)
+            if not MIN_COUNTS <= counts <= MAX_COUNTS:
+                raise ConfigValueError(
+                    f"setting counts: {counts:.3g} full-dose prompts per subject is outside {MIN_COUNTS:.0e}-"
+                    f"{MAX_COUNTS:.0e} (clinical brain studies record about 1e8-1e9)"
+                )
+        for drf in self.drfs:
+            if self.full_dose_counts / drf < MIN_COUNTS:
+                raise ConfigValueError(
+                    f"setting drf: {drf:g} leaves {self.full_dose_counts / drf:.3g} expected prompts of the full dose's "
+                    f"{self.full_dose_counts:.3g}, too few for an image; at most DRF "
+                    f"{self.full_dose_counts / MIN_COUNTS:.3g} keeps {MIN_COUNTS:.0e}"
+                )
         spread = _positive_number("count_spread", self.count_spread, allow_zero=True)
         if spread >= 1:
             raise ConfigValueError(f"setting count_spread: must be in [0, 1), got {spread}")

@@ -12,6 +12,7 @@ from monai.transforms import MapTransform
 
 from ..errors import InputDataError
 from ..metrics import estimate_support_mask
+from .geometry import check_voxel_size
 from .stacking import source_name
 
 __all__ = ["CheckPETVolumesd", "EnsureMaskd"]
@@ -32,7 +33,10 @@ class CheckPETVolumesd(MapTransform):
     - every key has the shape and the affine (spacing, orientation, origin) of `reference_key`;
     - a mask is neither empty nor the whole image;
     - a label map (`label_keys`: the lesion map) holds non-negative integers only (an all-zero map is a subject
-      without lesions).
+      without lesions);
+    - the voxel size is plausible for PET (`geometry.VOXEL_RANGE_MM`);
+    - each pair of `same_units` (the low- and full-dose PET) is in the same units: their 99.5th percentiles inside
+      the image differ by less than `max_unit_ratio` (a label in kBq/mL beside an image in Bq/mL differs by 1000).
     """
 
     def __init__(
@@ -45,12 +49,16 @@ class CheckPETVolumesd(MapTransform):
         min_slices: int = 3,
         affine_tolerance_mm: float = 1e-2,
         allow_missing_keys: bool = True,
+        same_units: Sequence[Sequence[str]] = (("image", "label"),),
+        max_unit_ratio: float = 3.0,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.reference_key = reference_key
         self.activity_keys = set(activity_keys)
         self.mask_keys = set(mask_keys)
         self.label_keys = set(label_keys)
+        self.same_units = [tuple(pair) for pair in same_units]
+        self.max_unit_ratio = float(max_unit_ratio)
         self.min_slices = int(min_slices)
         self.tol = float(affine_tolerance_mm)
 
@@ -79,6 +87,9 @@ class CheckPETVolumesd(MapTransform):
                 raise InputDataError(
                     f"{name}: has negative values down to {vmin:.4g} (peak {vmax:.4g}); PET activity must be non-negative"
                 )
+        affine = _affine(img)
+        if affine is not None:
+            check_voxel_size(np.linalg.norm(affine[:3, :3], axis=0), name)
         if key in self.label_keys and not bool(((values == torch.round(values)) & (values >= 0)).all()):
             raise InputDataError(f"{name}: lesion labels must be non-negative integers (0 background, one per lesion)")
         if key in self.mask_keys:
@@ -88,11 +99,18 @@ class CheckPETVolumesd(MapTransform):
             if bool(m.all()):
                 raise InputDataError(f"{name}: the mask covers the whole image")
 
+    def _check_units(self, d: Mapping[Hashable, Any]) -> None:
+        for first, second in self.same_units:
+            if first in d and second in d:
+                names = (source_name(d[first], str(first)), source_name(d[second], str(second)))
+                _check_units_pair(d[first], d[second], self.max_unit_ratio, names)
+
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         ref = d.get(self.reference_key)
         for key in self.key_iterator(d):
             self._check_one(key, d[key])
+        self._check_units(d)
         if ref is None:
             return d
         ref_name, ref_aff = source_name(ref, self.reference_key), _affine(ref)
@@ -111,6 +129,24 @@ class CheckPETVolumesd(MapTransform):
                 what = "voxel spacing" if not np.allclose(sp, ref_sp, atol=self.tol) else "orientation or origin"
                 raise InputDataError(f"{name}: {what} differs from {ref_name} (affines do not match)")
         return d
+
+
+def _upper_percentile(img: Any) -> float:
+    values = torch.as_tensor(img).float().reshape(-1)
+    positive = values[values > 0]
+    if positive.numel() == 0:
+        return 0.0
+    step = max(1, positive.numel() // 1_000_000)  # a subsample is enough to tell units apart
+    return float(torch.quantile(positive[::step], 0.995))
+
+
+def _check_units_pair(a: Any, b: Any, ratio_limit: float, names: tuple[str, str]) -> None:
+    pa, pb = _upper_percentile(a), _upper_percentile(b)
+    if pa > 0 and pb > 0 and max(pa / pb, pb / pa) > ratio_limit:
+        raise InputDataError(
+            f"{names[1]}: intensities are {pb / pa:.3g} x those of {names[0]} (99.5th percentiles); the low- and "
+            "full-dose images must be in the same units (e.g. both Bq/mL)"
+        )
 
 
 class EnsureMaskd(MapTransform):

@@ -1,0 +1,70 @@
+"""Scoring of the paper study: every method's predictions at every dose level, evaluated against one subject's
+references with one metric code (`metrics.evaluate_volume`), as evaluation records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..data import datalist_drf, lesion_kinds
+from ..io import load_ras_volume, read_json, write_json
+from ..metrics import evaluate_volume
+from ..quantification import evaluation_record
+
+__all__ = ["score_records"]
+
+
+def _file_identity(path: str) -> tuple:
+    stat = Path(path).stat()
+    return (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+class _References:
+    """One subject's full-dose image, brain mask, lesion map, phantom and tissue map (RAS), loaded once."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        import nibabel as nib
+
+        from ..metrics import estimate_support_mask
+
+        def load(key: str) -> Any:
+            return load_ras_volume(item[key]) if item.get(key) else None
+
+        self.full = load("label")
+        mask = load("mask")
+        self.mask = mask > 0.5 if mask is not None else estimate_support_mask(load("image"))
+        self.lesion, self.truth, self.tissue = load("lesion"), load("truth"), load("tissue")
+        zooms = nib.as_closest_canonical(nib.load(item["label"])).header.get_zooms()[:3]
+        self.voxel_size_mm = tuple(float(z) for z in zooms)
+
+    def evaluate(self, image: Any) -> dict[str, Any]:
+        return evaluate_volume(image, self.full, self.mask, self.voxel_size_mm, self.lesion, self.truth, self.tissue)
+
+
+def score_records(
+    items: list[dict[str, Any]],
+    datalist: str,
+    predictions: dict[float | None, dict[str, dict[str, str]]],
+    subjects: Sequence[str],
+    cache_path: Path,
+) -> list[dict[str, Any]]:
+    """Evaluation records (`quantification`) of the low-dose input and every method of `predictions` ({drf: {method:
+    {subject: file}}}), for every test subject at every dose level: one metric code for all. Scores are cached in
+    `cache_path` by file identity, so a re-run only scores new or changed predictions."""
+    cache = read_json(cache_path, "score cache") if cache_path.is_file() else {}
+    kinds = lesion_kinds(datalist)
+    primary = datalist_drf(datalist)
+    records = []
+    for item in (i for i in items if i["subject"] in subjects):
+        references = _References(item)
+        for drf, methods in predictions.items():
+            low = item["image"] if drf is None or drf == primary else item[f"image_drf{drf:g}"]
+            paths = {"low dose": low, **{m: p[item["subject"]] for m, p in methods.items() if item["subject"] in p}}
+            for method, path in paths.items():
+                key = repr((method, drf, item["subject"], _file_identity(path)))
+                if key not in cache:
+                    result = references.evaluate(load_ras_volume(path))
+                    cache[key] = evaluation_record(item["subject"], drf, method, result, kinds.get(item["subject"]))
+                records.append(cache[key])
+        write_json(cache, cache_path, overwrite=True)
+    return records
