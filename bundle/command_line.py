@@ -14,7 +14,11 @@ from .errors import ConfigValueError
 
 __all__ = ["PROFILES", "OneLineArgumentParser", "parse_override", "setup_logging"]
 
-PROFILES = {"cpu-default": [], "paper": ["configs/profiles/paper.json"]}
+PROFILES = {
+    "cpu-default": [],
+    "paper": ["configs/profiles/paper.json"],
+    "paper-gpu": ["configs/profiles/paper.json", "configs/profiles/device_batches.json"],
+}
 """Training profiles: the override files merged onto configs/train.json."""
 
 

@@ -190,8 +190,10 @@ class CrossValidation:
         if "eval" in rows:
             result["metrics"] = dict(rows["eval"], fold=fold, train_seconds=result["metrics"].get("train_seconds"))
         result["evaluations"] = {f: {"eval_drf": v[0], "drf": v[1]} for f, v in wanted.items()}
-        self._log_evaluations(result["run_id"], fold_dir, rows)
-        write_json(result, self.fold_result_path(fold), overwrite=True)
+        run_id = self.store.run_by_id_or_name(result.get("run_id"), f"fold{fold}-{result['test_subject']}")
+        self._log_evaluations(run_id, fold_dir, rows)
+        self.store.finish(run_id)
+        write_json(dict(result, run_id=run_id), self.fold_result_path(fold), overwrite=True)
         return result
 
     def _log_evaluations(self, run_id: str, fold_dir: Path, rows: dict[str, dict[str, Any]]) -> None:
@@ -259,6 +261,16 @@ class CrossValidation:
 
     def run(self, folds: Iterable[int] | None = None, summary: bool = True) -> dict[str, Any] | None:
         """Run the given folds (default all) and, when every fold is complete, the summary."""
+        folds = self.check_folds(folds)
+        for fold in folds:
+            self.run_fold(fold)
+        n = len(self.subjects())
+        complete = all(self.fold_result_path(f).is_file() for f in range(n))
+        return self.write_summary(n) if summary and complete else None
+
+    def check_folds(self, folds: Iterable[int] | None = None) -> list[int]:
+        """The folds to run (default all), after refusing one out of range or whose test subject lacks a dose level
+        to evaluate, before anything trains."""
         from .data import load_datalist
 
         datalist = self.datalist_file()
@@ -268,12 +280,9 @@ class CrossValidation:
         bad = [f for f in folds if not 0 <= f < n]
         if bad:
             raise ConfigValueError(f"setting folds: {bad} outside 0..{n - 1} for {n} subjects")
-        for fold in folds:  # refuse a dose level a test subject lacks before anything trains
-            self.evaluations(items[fold], datalist)
         for fold in folds:
-            self.run_fold(fold)
-        complete = all(self.fold_result_path(f).is_file() for f in range(n))
-        return self.write_summary(n) if summary and complete else None
+            self.evaluations(items[fold], datalist)
+        return folds
 
     def write_summary(self, n_folds: int) -> dict[str, Any]:
         """Per-subject table and mean +/- sd over folds: CSV, markdown, and an MLflow summary run."""

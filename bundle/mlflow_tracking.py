@@ -166,6 +166,16 @@ class TrackingStore:
             return active[0].info.run_id
         return self.client.create_run(self.experiment_id, run_name=run_name).info.run_id
 
+    def run_by_id_or_name(self, run_id: str | None, run_name: str) -> str:
+        """`run_id` when this store holds it, else the run called `run_name` (a fold tracked in another store)."""
+        if run_id:
+            try:
+                self.client.get_run(run_id)
+                return run_id
+            except Exception:  # noqa: BLE001 - MLflow raises its own error types for an unknown run
+                logger.info("run %s is not in %s: logging to run %s", run_id, self.tracking_uri, run_name)
+        return self.run(run_name)
+
     def replace_run(self, run_name: str) -> str:
         """A new run called `run_name` after deleting earlier ones (for derived runs such as a summary)."""
         for old in self.runs_named(run_name):

@@ -5,6 +5,7 @@ Examples:
     python scripts/crossval.py                                  # CPU default profile, all 9 folds
     python scripts/crossval.py --profile paper                  # the paper's 120-epoch profile (GPU)
     python scripts/crossval.py --folds 0 1 --tracking-uri http://127.0.0.1:5000   # some folds, shared server
+    python scripts/crossval.py --profile paper-gpu --jobs 9     # the 9 folds side by side on one GPU
     python scripts/crossval.py --override base_features=32 --override loss_name='"l2"'
 """
 
@@ -40,6 +41,12 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--override", action="append", default=[], help="config override key=value (repeatable)")
     p.add_argument("--progress", action="store_true", help="show per-epoch progress bars")
     p.add_argument("--no-summary", action="store_true", help="do not write the summary (parallel fold jobs)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="folds run at once, each group in its own process logging to the one MLflow store (a GPU holds 9)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -57,10 +64,22 @@ def _dose_level(text: str) -> float:
     return value
 
 
+def _worker_args(args, cv) -> list[str]:
+    """The command line of one fold process: this one's settings, resolved, without --jobs, --folds, --summary."""
+    out = ["--profile", args.profile, "--config-file", *args.config_file, "--evaluate-file", args.evaluate_file]
+    out += ["--output-dir", str(cv.output_dir), "--tracking-uri", cv.tracking_uri]
+    out += ["--experiment-name", cv.experiment_name, "--baselines", *args.baselines]
+    out += ["--dose-levels", *args.dose_levels, "--no-summary"]
+    for o in args.override:
+        out += ["--override", o]
+    return out + (["--progress"] if args.progress else []) + (["-v"] if args.verbose else [])
+
+
 @cli_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     from bundle.loocv import CrossValidation
+    from bundle.parallel_folds import run_fold_processes
 
     overrides = dict(parse_override(o) for o in args.override)
     levels = args.dose_levels
@@ -82,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=args.progress,
         dose_levels=dose_levels,
     )
+    if args.jobs > 1:
+        folds = cv.check_folds(args.folds)
+        cv.store  # noqa: B018 - the MLflow schema and experiment exist before the workers start
+        seconds = run_fold_processes(
+            Path(__file__), _worker_args(args, cv), folds, args.jobs, Path(cv.output_dir) / "fold_logs"
+        )
+        print(f"{len(folds)} folds in {seconds:.0f} s with {args.jobs} processes")
+        args.folds = []
     summary = cv.run(args.folds, summary=not args.no_summary)
     if summary is None and not args.no_summary:
         print(f"folds done; the summary is written once every fold in {cv.output_dir} is complete")

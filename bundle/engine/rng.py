@@ -49,11 +49,12 @@ def _np_state_from_tensors(d: dict[str, Any]) -> tuple:
 
 
 class TrainingRandomState:
-    """Checkpointable random state: torch CPU (and CUDA) generators, numpy and python globals, and the
-    private generators of the given MONAI transforms."""
+    """Checkpointable random state: torch CPU (and CUDA) generators, numpy and python globals, the private
+    generators of the given MONAI transforms, and those of `samplers` (e.g. `DeviceSliceBatches`)."""
 
-    def __init__(self, transforms: Iterable[Any] | Any = ()) -> None:
+    def __init__(self, transforms: Iterable[Any] | Any = (), samplers: Iterable[Any] = ()) -> None:
         self.transforms = _random_transforms(transforms)
+        self.samplers = list(samplers)  # objects with their own generator (state_dict / load_state_dict)
 
     def state_dict(self) -> dict[str, Any]:
         py = random.getstate()
@@ -65,6 +66,8 @@ class TrainingRandomState:
         }
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
+        if self.samplers:
+            state["samplers"] = [s.state_dict() for s in self.samplers]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -80,3 +83,5 @@ class TrainingRandomState:
             t.R.set_state(_np_state_from_tensors(s))
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+        for sampler, saved in zip(self.samplers, state.get("samplers", [])):
+            sampler.load_state_dict(saved)
