@@ -20,16 +20,13 @@ from typing import Any, Callable
 from ..errors import ConfigValueError
 from ..io import write_json
 
-__all__ = ["STEPS", "GpuRunSettings", "run_steps", "OUTPUT_FILES"]
+__all__ = ["STEPS", "GpuRunSettings", "run_steps"]
 
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MISSING_ON_THE_GPU_MACHINE = ["monai", "ignite", "mlflow", "nibabel", "nilearn"]
 """Imports the GPU image lacks (KINDS.md); the wheels of `scripts/gpu_wheels.sh` provide them."""
-
-OUTPUT_FILES = ["run.json", "install.json", "gpu_tests.json", "simulation.json", "crossval.json", "benchmark.json"]
-"""What the run writes under OUT (plus summary.md): at most 8 files."""
 
 
 @dataclass
@@ -124,8 +121,6 @@ class GpuRun:
 
     def simulate(self) -> dict[str, Any]:
         s = self.settings
-        args = ["scripts/simulate.py", "--output-dir", str(self.data_dir), "--subjects", str(s.subjects)]
-        args += ["--preset", s.preset, "--seed", "0", "--no-progress", "--drf", *[f"{d:g}" for d in s.drfs]]
         started = time.perf_counter()
         if s.slices:
             code = (
@@ -135,6 +130,8 @@ class GpuRun:
             )
             rc, tail = _python(["-c", code, str(self.data_dir)], self.log)
         else:
+            args = ["scripts/simulate.py", "--output-dir", str(self.data_dir), "--subjects", str(s.subjects)]
+            args += ["--preset", s.preset, "--seed", "0", "--no-progress", "--drf", *[f"{d:g}" for d in s.drfs]]
             rc, tail = _python(args, self.log)
         return {
             "exit": rc,
