@@ -34,12 +34,17 @@ def build_parser() -> OneLineArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     from bundle.benchmark.report import benchmark_report
+    from bundle.gpu_run.docs_update import generated_block, replace_block
     from bundle.io import write_text
 
     command = "python scripts/benchmark.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     report = benchmark_report(command, args.loocv_dir, args.data_root, args.quick, args.skip)
+    previous = Path(args.out).read_text(encoding="utf-8") if Path(args.out).is_file() else ""
+    gpu_block = generated_block(previous)
+    if gpu_block is not None:  # the GPU run's section (scripts/gpu_report.py) is not this command's to drop
+        report = replace_block(report, gpu_block)
     write_text(report, args.out, overwrite=True)
     return 0
 

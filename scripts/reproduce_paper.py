@@ -7,6 +7,7 @@ python scripts/reproduce_paper.py --profile paper       # GPU: paper profile, fu
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -23,6 +24,18 @@ from bundle.errors import cli_errors
 ACNET_CPU = {"patch_size": [64, 64], "num_epochs": 10, "slices_per_volume": 64}
 
 
+def parse_baseline_dose_levels(text: str) -> tuple[str, list[float]]:
+    """`bm3d=200,20,4` -> ('bm3d', [200.0, 20.0, 4.0]); argparse turns a bad value into a one-line error."""
+    method, _, levels = text.partition("=")
+    try:
+        drfs = [float(d) for d in levels.split(",") if d.strip()]
+    except ValueError:
+        drfs = []
+    if not method.strip() or not drfs or any(not d >= 1 for d in drfs):
+        raise argparse.ArgumentTypeError(f"expected METHOD=DRF[,DRF...] with DRFs >= 1, got {text!r}")
+    return method.strip(), drfs
+
+
 def build_parser() -> OneLineArgumentParser:
     p = OneLineArgumentParser(prog="reproduce_paper.py", description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="cpu-default", choices=sorted(PROFILES))
@@ -34,6 +47,26 @@ def build_parser() -> OneLineArgumentParser:
     )
     p.add_argument("--studies", nargs="*", default=None, help="ablation studies to run (default all)")
     p.add_argument("--baselines", nargs="*", default=None, help="default gaussian nlm bm3d (bm3d only if installed)")
+    p.add_argument(
+        "--baseline-dose-levels",
+        action="append",
+        default=[],
+        metavar="METHOD=DRF,DRF",
+        type=parse_baseline_dose_levels,
+        help="run a slow baseline only at these dose levels, e.g. bm3d=200,20,4 (default: every level)",
+    )
+    p.add_argument(
+        "--reuse-records",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="an earlier report's results.json whose records stand in for --reuse-methods",
+    )
+    p.add_argument(
+        "--reuse-methods",
+        nargs="+",
+        default=[],
+        help="methods not run here but taken from --reuse-records (proposed, AC-Net, Gaussian, NLM, BM3D)",
+    )
     p.add_argument("--no-acnet", action="store_true")
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--override", action="append", default=[], help="config override key=value for every run")
@@ -100,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         timing=not args.no_timing,
         command=f"python scripts/reproduce_paper.py {argv_text}".strip(),
         folds=args.folds,
+        baseline_dose_levels=dict(args.baseline_dose_levels),
+        reuse_records=Path(args.reuse_records) if args.reuse_records else None,
+        reuse_methods=list(args.reuse_methods),
     )
     print(f"report written: {study.run()}")
     return 0

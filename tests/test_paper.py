@@ -145,7 +145,9 @@ def test_report_generator_runs_end_to_end_on_a_tiny_study(tiny_dataset, tmp_path
         folds=(0, 2),
     )
     report = study.run()
-    text = report.read_text()
+    readme = report.read_text()
+    assert "[ablations.md](ablations.md), from this run" in readme and "### depth" not in readme
+    text = readme + (tmp_path / "results" / "ablations.md").read_text()
     assert "pytest tiny report" in text
     assert "gaussian tuned parameters per test subject: sub-001: {" in text
     for heading in (
@@ -200,6 +202,27 @@ def test_report_generator_runs_end_to_end_on_a_tiny_study(tiny_dataset, tmp_path
     assert "## Every dose level, lesion uptake and brain regions" in text and "dose_levels.png" in figures
     assert "| 20 | proposed |" in text and "| 20 | proposed - BM3D |" not in text
     assert "Proposed beats Gaussian on every subject" in text and "paired PSNR difference" in text
+
+    # a study assembled from parts: the networks' records reused from this report, nothing trained again
+    again = _tiny_study(
+        tiny_dataset,
+        tmp_path / "again",
+        baselines=["gaussian"],
+        acnet_files=(ACNET,),
+        timing=False,
+        studies=[],
+        evaluate_file=EVALUATE,
+        folds=(0, 2),
+        reuse_records=tmp_path / "results" / "results.json",
+        reuse_methods=["proposed", "AC-Net"],
+    )
+    again_text = again.run().read_text()
+    assert not list((tmp_path / "again" / "runs").glob("*/fold*")), "a reused method was trained again"
+    assert "Reused, not rerun here:** proposed, AC-Net" in again_text and "pytest tiny report" in again_text
+    again_results = json.loads((tmp_path / "again" / "results" / "results.json").read_text())
+    assert again_results["scores"]["proposed"] == results["scores"]["proposed"]
+    assert again_results["scores"]["Gaussian"] == results["scores"]["Gaussian"]  # rerun, same numbers
+    assert "[ablations.md](ablations.md) holds the last" in again_text
 
 
 def test_reproduction_refuses_folds_out_of_range(tiny_dataset, tmp_path):
@@ -295,3 +318,39 @@ def test_rewrite_claims_recomputes_the_section_from_results_json(tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert "stale" not in text and "Proposed beats Gaussian on every subject: **holds**" in text
     assert text.endswith("## Ablations\n\nkept\n") and "**met** (+2.00 dB; one subject: no paired interval)" in text
+
+
+def test_baseline_dose_levels_restrict_a_slow_baseline_and_name_bad_settings(tmp_path):
+    study = PaperReproduction(
+        runs_dir=tmp_path / "runs",
+        out_dir=tmp_path / "results",
+        config_files=[TRAIN],
+        baselines=["gaussian", "bm3d"],
+        baseline_dose_levels={"bm3d": [200, 20]},
+    )
+    assert study.baseline_runs_at("gaussian", 4.0) and study.baseline_runs_at("bm3d", 20.0)
+    assert not study.baseline_runs_at("bm3d", 4.0)
+    study.check_baseline_dose_levels([4.0, 20.0, 200.0])
+    with pytest.raises(ValueError, match=r"bm3d at DRF \[20\]"):
+        study.check_baseline_dose_levels([4.0, 200.0])
+    study.baseline_dose_levels = {"nlm": [200]}
+    with pytest.raises(ValueError, match="'nlm' is not among"):
+        study.check_baseline_dose_levels([200.0])
+
+
+def test_reused_records_must_name_a_file_that_holds_the_methods(tmp_path):
+    study = PaperReproduction(
+        runs_dir=tmp_path / "runs", out_dir=tmp_path / "results", config_files=[TRAIN], reuse_methods=["AC-Net"]
+    )
+    with pytest.raises(ConfigValueError, match="needs --reuse-records"):
+        study.reused()
+    stored = tmp_path / "results.json"
+    stored.write_text(json.dumps({"records": [{"method": "proposed", "subject": "sub-001"}], "command": "c"}))
+    study.reuse_records = stored
+    with pytest.raises(ConfigValueError, match=r"\['AC-Net'\] not in"):
+        study.reused()
+    study.reuse_methods = ["proposed"]
+    assert study.reused()["records"] == [{"method": "proposed", "subject": "sub-001"}]
+    stored.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="has no 'records' list"):
+        study.reused()

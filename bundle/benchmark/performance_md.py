@@ -139,11 +139,11 @@ def performance_markdown(r: dict[str, Any], command: str) -> str:
             ["target", "measured", "verdict"],
         ),
         "",
-        "The GPU targets (<= 0.2 ms per slice, <= 50 ms per 89-slice volume, the paper profile's 9-fold "
-        "cross-validation in <= 30 min on one H100) are measured by the same command on a GPU machine; "
-        + (
-            "see below." if r["gpu_name"] is not None else "no GPU was available in this run, so they are not measured."
-        ),
+        "The GPU targets (<= 0.2 ms per slice, <= 50 ms per 89-slice volume for the paper width in bf16, the paper "
+        "profile's 9-fold cross-validation with its simulation in <= 8 min on one H100) are measured by the prepared "
+        "GPU run (`bash scripts/gpu_run.sh OUT` on the GPU machine, then `python scripts/gpu_report.py OUT` here), "
+        "whose tables form the generated GPU run section at the end of this page; "
+        + ("this run also timed the GPU below." if r["gpu_name"] is not None else "this benchmark run had no GPU."),
         "",
     ]
     text += _section(
@@ -207,5 +207,5 @@ def performance_markdown(r: dict[str, Any], command: str) -> str:
             "",
         ]
     else:
-        text += ["GPU: none in this environment.", ""]
+        text += ["GPU: none in this benchmark run.", ""]
     return "\n".join(text)

@@ -14,7 +14,13 @@ import numpy as np
 import torch
 
 from ..deploy.inference_paths import default_inference_path
-from .measure import benchmark_volume, build_network, conv_flops_per_slice, machine_description
+from .measure import (
+    benchmark_volume,
+    build_network,
+    conv_flops_per_slice,
+    machine_description,
+    training_slices_per_second,
+)
 from .performance_md import performance_markdown
 from .tasks import run_task_in_subprocess
 
@@ -82,26 +88,9 @@ def _precision_check(loocv_dir: Path) -> dict[str, Any]:
 def _training_throughput(
     config_files: list[str], overrides: dict[str, Any], batch: int, size: int, steps: int
 ) -> float:
-    """Slices per second of training steps (forward, L1 loss, backward, RMSprop) with the profile's precision."""
-    import torch
-
-    from ..inferers import PrecisionInferer
-    from .measure import build_network, median_seconds
-
+    """Slices per second of training steps of the config's network on the CPU (see `training_slices_per_second`)."""
     net, num_slices, extra = build_network(config_files, overrides)
-    net = net.train().to(memory_format=torch.channels_last)
-    opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9)
-    inferer = PrecisionInferer("auto", channels_last=True)
-    x = torch.rand(batch, num_slices + extra, size, size)
-    y = torch.rand(batch, 1, size, size)
-
-    def step() -> None:
-        loss = torch.nn.functional.l1_loss(inferer(x, net), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return batch / median_seconds(step, repeat=steps, warmup=2)
+    return training_slices_per_second(net, num_slices + extra, "cpu", batch, size, steps)
 
 
 def _simulator_throughput(preset: str, subjects: int) -> float:

@@ -9,39 +9,15 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..benchmark.measure import device_volume_timings, median_seconds
+from ..benchmark.measure import device_volume_timings, training_slices_per_second
 
-__all__ = ["gpu_benchmark", "training_slices_per_second"]
+__all__ = ["gpu_benchmark"]
 
 
 def _network(base_features: int) -> torch.nn.Module:
     from ..networks.residual_unet import ResidualUNet2p5D
 
     return ResidualUNet2p5D(in_slices=3, base_features=base_features)
-
-
-def training_slices_per_second(
-    base_features: int, device: torch.device, batch: int = 16, size: int = 256, steps: int = 20
-) -> float:
-    """Slices per second of training steps on `device` (forward, L1 loss, backward, RMSprop), with the inputs already
-    there as in `DeviceSliceBatches`; bf16 autocast on CUDA."""
-    from ..inferers import PrecisionInferer
-
-    net = _network(base_features).train().to(device=device, memory_format=torch.channels_last)
-    opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, foreach=device.type == "cuda")
-    inferer = PrecisionInferer("auto", channels_last=True)
-    x = torch.rand(batch, 3, size, size, device=device)
-    y = torch.rand(batch, 1, size, size, device=device)
-
-    def step() -> None:
-        loss = torch.nn.functional.l1_loss(inferer(x, net).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    return batch / median_seconds(step, repeat=steps, warmup=3)
 
 
 def gpu_benchmark(
@@ -71,7 +47,9 @@ def gpu_benchmark(
     training = [
         {
             "base_features": w,
-            "slices_per_second": training_slices_per_second(w, device, size=shape[0], steps=train_steps),
+            "slices_per_second": training_slices_per_second(
+                _network(w), 3, device, size=shape[0], steps=train_steps, warmup=3
+            ),
         }
         for w in widths
     ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..io import write_text
 
-__all__ = ["load_results", "results_markdown", "write_summary", "TARGETS"]
+__all__ = ["load_results", "is_dry_run", "results_markdown", "write_summary", "TARGETS"]
 
 TARGETS = {
     "cv_minutes": 8.0,  # paper-profile 9-fold CV incl. simulation and evaluation
@@ -105,30 +105,41 @@ def _benchmark_lines(bench: dict[str, Any]) -> list[str]:
     return lines
 
 
-def results_markdown(results: dict[str, Any], heading: str = "##") -> str:
-    """The run's tables: environment, steps, cross-validation with its targets, benchmark."""
+def _header_lines(results: dict[str, Any], heading: str) -> list[str]:
     run = results.get("run", {})
     env = run.get("environment") or {}
-    dry = (run.get("settings") or {}).get("dry_run")
     lines = [
-        f"{heading} GPU run{' (dry run on a CPU, tiny settings: not a measurement)' if dry else ''}",
+        f"{heading} GPU run{' (dry run on a CPU, tiny settings: not a measurement)' if is_dry_run(results) else ''}",
         "",
         f"Machine: {env.get('machine', '?')}; GPU: {env.get('gpu') or 'none'}; torch {env.get('torch', '?')}, "
         f"CUDA {env.get('cuda') or '-'}, Python {env.get('python', '?')}.",
         f"Command: `{run.get('command', '?')}`; {_f(run.get('seconds', 0) / 60, 1)} min in all.",
-        "",
-        "| step | result | seconds |",
-        "|---|---|---|",
     ]
-    for name, step in (run.get("steps") or {}).items():
-        lines.append(f"| {name} | {'ok' if step['ok'] else '**failed**'} | {_f(step['seconds'], 0)} |")
-    tests = results.get("gpu_tests")
-    if tests:
-        lines += ["", f"CUDA tests (`pytest -m gpu`): {tests.get('counts')}."]
-    if "crossval" in results:
+    return lines
+
+
+def is_dry_run(results: dict[str, Any]) -> bool:
+    """Whether the folder holds a dry run (tiny settings on any device), which measures nothing."""
+    return bool((results.get("run", {}).get("settings") or {}).get("dry_run"))
+
+
+def results_markdown(
+    results: dict[str, Any], heading: str = "##", parts: tuple[str, ...] = ("steps", "crossval", "benchmark")
+) -> str:
+    """The run's tables: the environment and command, then the chosen parts: `steps` (each step's result and the
+    CUDA tests), `crossval` (per subject, with its targets judged), `benchmark` (inference and training)."""
+    lines = _header_lines(results, heading)
+    if "steps" in parts:
+        lines += ["", "| step | result | seconds |", "|---|---|---|"]
+        for name, step in (results.get("run", {}).get("steps") or {}).items():
+            lines.append(f"| {name} | {'ok' if step['ok'] else '**failed**'} | {_f(step['seconds'], 0)} |")
+        tests = results.get("gpu_tests")
+        if tests:
+            lines += ["", f"CUDA tests (`pytest -m gpu`): {tests.get('counts')}."]
+    if "crossval" in parts and "crossval" in results:
         lines += ["", f"{heading}# Paper-profile leave-one-out cross-validation", ""]
         lines += _crossval_lines(results["crossval"], results.get("simulation"))
-    if "benchmark" in results:
+    if "benchmark" in parts and "benchmark" in results:
         lines += ["", f"{heading}# Benchmark", ""] + _benchmark_lines(results["benchmark"])
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..baselines.per_fold import tuned_records
+from ..benchmark.measure import machine_description
 from ..errors import InputDataError
 from ..io import read_json, write_json, write_text
 from ..quantification import Records, markdown_sections
@@ -18,6 +19,7 @@ from ..tables import format_table
 from . import figures
 from .ablations import ABLATIONS
 from .claims import METRICS, ablation_claims, comparison_claims
+from .scoring import display_name
 from .table_i import table_i_section
 
 __all__ = ["StudyResults", "rewrite_claims", "write_report"]
@@ -66,6 +68,7 @@ class StudyResults:
     n_subjects: int
     records: list = field(default_factory=list)  # evaluation records of every method at every dose level
     main_drf: float | None = None  # the dose level of the paper's comparison (`image`)
+    reused: dict[str, Any] = field(default_factory=dict)  # command and machine of reused records, if any
 
 
 def write_report(study: Any, results: StudyResults) -> Path:
@@ -85,9 +88,17 @@ def write_report(study: Any, results: StudyResults) -> Path:
         "",
         "## Runs and their configs",
         "",
-        f"- Proposed network: leave-one-out over {len(subjects)} subjects, configs `{study.config_files}`, "
-        f"overrides `{study.overrides}`; fold outputs in `{main_cv.output_dir}`.",
     ]
+    if main_cv is not None:
+        lines.append(
+            f"- Proposed network: leave-one-out over {len(subjects)} subjects, configs `{study.config_files}`, "
+            f"overrides `{study.overrides}`; fold outputs in `{main_cv.output_dir}`."
+        )
+    if study.reuse_methods:
+        lines.append(
+            f"- **Reused, not rerun here:** {', '.join(study.reuse_methods)}: their evaluation records come from "
+            f"`{study.reuse_records}`, written by `{r.reused.get('command')}` on {r.reused.get('machine')}."
+        )
     if acnet_cv is not None:
         lines.append(
             f"- AC-Net: configs `{[*study.config_files, *study.acnet_files]}`, overrides "
@@ -96,6 +107,11 @@ def write_report(study: Any, results: StudyResults) -> Path:
     lines += [
         f"- Classical baselines {list(study.baselines)}: parameters tuned per fold on the 8 training subjects "
         f"(never the test subject), predictions in `{study.runs_dir / 'baselines'}`.",
+        *[
+            f"  - **{display_name(m)} was run only at DRF {', '.join(f'{float(d):g}' for d in levels)}** "
+            "(`--baseline-dose-levels`); its cells at the other dose levels are missing from the tables below."
+            for m, levels in study.baseline_dose_levels.items()
+        ],
         f"- Ablations: {study.protocol.description}; each variant is the proposed config plus the overrides listed "
         f"in `configs/ablations/<study>.json`; outputs in `{study.runs_dir / 'ablations'}`.",
         f"- MLflow: `mlflow ui --backend-store-uri {study.tracking_uri}` (one experiment per study).",
@@ -162,7 +178,7 @@ def write_report(study: Any, results: StudyResults) -> Path:
     lines += _quantification_section(r, methods, out, cap)
     lines += table_i_section(study.out_dir, cases, predictions, methods, cap)
     lines += _claims_section(scores, methods, subjects, ablations)
-    lines += _ablation_section(study, ablations, cap)
+    lines += _ablation_pointer(study, ablations, cap)
     lines += _timing_section(timings)
     lines += ["", f"_Report written in {seconds / 60:.1f} min of this run (finished work reused)._", ""]
     path = write_text("\n".join(lines), out / "README.md", overwrite=True)
@@ -173,6 +189,7 @@ def write_report(study: Any, results: StudyResults) -> Path:
             "command": study.command,
             "ablations": {s: {v: [r["metrics"] for r in res] for v, res in st.items()} for s, st in ablations.items()},
             "records": r.records,
+            "machine": machine_description(),
         },
         out / "results.json",
         overwrite=True,
@@ -223,6 +240,30 @@ def _tuned_parameter_lines(study: Any, subjects: Sequence[str]) -> list[str]:
         )
         lines.append(f"  - {name} tuned parameters per test subject: {chosen}.")
     return lines
+
+
+ABLATIONS_FILE = "ablations.md"
+
+
+def _ablation_pointer(study: Any, ablations, cap) -> list[str]:
+    """Ablations live in their own file, written only by a run that trained them, so that a report rerun for the
+    comparison alone keeps the last ablation study (with the command that produced it) instead of erasing it."""
+    lines = ["## Ablations (Sections III.B-D)", ""]
+    if ablations:
+        body = _ablation_section(study, ablations, cap)
+        header = [
+            "# Ablations (Sections III.B-D) of Xu et al. on the simulated default dataset",
+            "",
+            f"Regenerate with `{study.command}`.",
+            "",
+        ]
+        write_text("\n".join(header + body[2:]), study.out_dir / ABLATIONS_FILE, overwrite=True)
+        return lines + [f"In [{ABLATIONS_FILE}]({ABLATIONS_FILE}), from this run.", ""]
+    return lines + [
+        f"Not rerun for this report (`--studies` chose none); [{ABLATIONS_FILE}]({ABLATIONS_FILE}) holds the last "
+        "ablation study, with the command and dataset that produced it.",
+        "",
+    ]
 
 
 def _ablation_section(study: Any, ablations, cap) -> list[str]:

@@ -21,23 +21,18 @@ from typing import Any, Sequence
 from ..baselines.per_fold import apply_leave_one_out
 from ..baselines.tuning import load_cases
 from ..data import datalist_drf, dose_levels, load_datalist
-from ..errors import ConfigValueError
+from ..errors import ConfigValueError, InputDataError
 from ..io import ensure_writable_dir, read_json
 from ..loocv import CrossValidation
 from ..mlflow_tracking import default_tracking_uri
 from .ablations import ABLATIONS, PROTOCOLS, Protocol, variant_slug
 from .report import StudyResults, write_report
-from .scoring import score_records
+from .scoring import display_name, score_records
 from .table_ii import table_ii_timings
 
 __all__ = ["PaperReproduction", "display_name", "scores_at"]
 
 logger = logging.getLogger(__name__)
-
-
-def display_name(baseline: str) -> str:
-    """The report's name of a classical baseline: Gaussian, NLM, BM3D."""
-    return "Gaussian" if baseline == "gaussian" else baseline.upper()
 
 
 def scores_at(records: Sequence[dict[str, Any]], drf: float | None) -> dict[str, dict[str, dict[str, float]]]:
@@ -65,6 +60,12 @@ class PaperReproduction:
         studies: which ablation studies to run (default: every study of `variants`).
         command: the command line that produced the report (written into it).
         folds: leave-one-out folds of the comparison (default all); fewer folds is a documented reduced run.
+        baseline_dose_levels: {baseline: DRFs} to run a slow baseline at only some dose levels (default: each
+            baseline at every level); the report lists where a baseline was not run.
+        reuse_records: a `results.json` of an earlier report whose evaluation records stand in for `reuse_methods`.
+        reuse_methods: methods (report names: proposed, AC-Net, Gaussian, NLM, BM3D) not run here but taken from
+            `reuse_records`, so that a study too long for one machine session is assembled from parts; the report
+            names the file, its command and its machine.
     """
 
     runs_dir: Path
@@ -83,6 +84,9 @@ class PaperReproduction:
     command: str = ""
     evaluate_file: str = "configs/evaluate.json"
     folds: Sequence[int] | None = None
+    baseline_dose_levels: dict[str, Sequence[float]] = field(default_factory=dict)
+    reuse_records: Path | None = None
+    reuse_methods: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         self.runs_dir = ensure_writable_dir(self.runs_dir, "runs folder")
@@ -140,21 +144,45 @@ class PaperReproduction:
     def run_baselines(
         self, datalist: str, test_subjects: Sequence[str] | None, tracking: bool = True
     ) -> dict[float | None, dict[str, dict[str, str]]]:
-        """Every classical baseline at every dose level, tuned per fold at that level: {drf: {method: {subject:
-        prediction}}}."""
+        """Every classical baseline at every dose level (or at its `baseline_dose_levels`), tuned per fold at that
+        level, the datalist's own level first: {drf: {method: {subject: prediction}}}."""
         primary = datalist_drf(datalist)
+        levels = self.dose_levels(datalist)
+        self.check_baseline_dose_levels(levels)
         out = {}
-        for drf in self.dose_levels(datalist):
+        for drf in sorted(levels, key=lambda d: d != primary):
+            methods = [m for m in self.baselines if self.baseline_runs_at(m, drf)]
+            if not methods:
+                continue
             out[drf] = apply_leave_one_out(
                 datalist,
                 self.baselines_dir(drf, primary),
-                self.baselines,
+                methods,
                 self.tracking_uri if tracking else None,
                 "paper-baselines",
                 test_subjects=test_subjects,
                 drf=None if drf is None or drf == primary else drf,
             )
         return out
+
+    def baseline_runs_at(self, method: str, drf: float | None) -> bool:
+        """Whether `method` is run at dose level `drf` (every level unless `baseline_dose_levels` names it)."""
+        if display_name(method) in self.reuse_methods:
+            return False
+        chosen = self.baseline_dose_levels.get(method)
+        return chosen is None or drf in [float(d) for d in chosen]
+
+    def check_baseline_dose_levels(self, levels: Sequence[float | None]) -> None:
+        """A one-line error for a restricted baseline that is not compared or a level the datalist lacks."""
+        for method, chosen in self.baseline_dose_levels.items():
+            if method not in self.baselines:
+                raise ConfigValueError(f"setting baseline dose levels: {method!r} is not among {list(self.baselines)}")
+            missing = [d for d in chosen if float(d) not in levels]
+            if missing:
+                raise ConfigValueError(
+                    f"setting baseline dose levels: {method} at DRF {missing}, which the datalist does not hold "
+                    f"(it has {[d for d in levels if d is not None]})"
+                )
 
     @staticmethod
     def dose_levels(datalist: str) -> list[float | None]:
@@ -195,6 +223,31 @@ class PaperReproduction:
         parser.update(dict(self.overrides))
         return all(parser.get(key) == value for key, value in changes.items())
 
+    def reused(self) -> dict[str, Any]:
+        """The records of `reuse_methods` from `reuse_records`, with that file's command and machine; one-line errors
+        for a missing or malformed file and for a method it does not hold."""
+        if not self.reuse_methods:
+            return {"records": []}
+        if self.reuse_records is None:
+            raise ConfigValueError("setting reuse methods: needs --reuse-records, the results.json to take them from")
+        if "low dose" in self.reuse_methods:
+            raise ConfigValueError("setting reuse methods: 'low dose' is always scored afresh; name only methods")
+        stored = read_json(self.reuse_records, "earlier report's results")
+        records = stored.get("records") if isinstance(stored, dict) else None
+        if not isinstance(records, list):
+            raise InputDataError(f"{self.reuse_records}: has no 'records' list (a results.json of reproduce_paper.py)")
+        held = {r.get("method") for r in records}
+        missing = [m for m in self.reuse_methods if m not in held]
+        if missing:
+            raise ConfigValueError(
+                f"setting reuse methods: {missing} not in {self.reuse_records} (it holds {sorted(held - {None})})"
+            )
+        return {
+            "records": [r for r in records if r["method"] in self.reuse_methods],
+            "command": stored.get("command", "?"),
+            "machine": stored.get("machine", "not recorded"),
+        }
+
     # -- scoring ---------------------------------------------------------------------------------------
     def _datalist(self) -> str:
         cv = self._cv(self.config_files, self.loocv_dir, "paper-proposed")
@@ -222,8 +275,9 @@ class PaperReproduction:
         bad = [k for k in (self.folds or []) if not 0 <= k < len(items)]
         if bad:
             raise ConfigValueError(f"setting folds: {bad} out of range for {len(items)} subjects (0..{len(items) - 1})")
-        main_cv = self.run_main()
-        acnet_cv = self.run_acnet()
+        reused = self.reused()
+        main_cv = None if "proposed" in self.reuse_methods else self.run_main()
+        acnet_cv = None if "AC-Net" in self.reuse_methods else self.run_acnet()
         test_subjects = None if self.folds is None else [items[k]["subject"] for k in self.folds]
         baseline_preds = self.run_baselines(datalist, test_subjects)
         ablations = self.run_ablations()
@@ -239,8 +293,10 @@ class PaperReproduction:
             for drf, preds in self._network_predictions(cv.output_dir, primary).items():
                 by_dose.setdefault(drf, {})[method] = preds
         records = score_records(items, datalist, by_dose, subjects, self.runs_dir / "scores.json")
-        main_drf = primary if primary in by_dose else next(iter(by_dose))
-        predictions = by_dose[main_drf]
+        records += [r for r in reused["records"] if r["subject"] in subjects]
+        scored_drfs = list(dict.fromkeys(r["drf"] for r in records))
+        main_drf = primary if primary in scored_drfs else scored_drfs[0]
+        predictions = by_dose.get(main_drf, {})
         scores = scores_at(records, main_drf)
         results = StudyResults(
             cases,
@@ -254,6 +310,7 @@ class PaperReproduction:
             n_subjects=len(items),
             records=records,
             main_drf=main_drf,
+            reused={k: v for k, v in reused.items() if k != "records"},
         )
         report = write_report(self, results)
         return report

@@ -11,7 +11,12 @@ from ..io import load_ras_volume, read_json, write_json
 from ..metrics import evaluate_volume
 from ..quantification import evaluation_record
 
-__all__ = ["score_records"]
+__all__ = ["display_name", "score_records"]
+
+
+def display_name(baseline: str) -> str:
+    """The report's name of a classical baseline: Gaussian, NLM, BM3D."""
+    return "Gaussian" if baseline == "gaussian" else baseline.upper()
 
 
 def _file_identity(path: str) -> tuple:
