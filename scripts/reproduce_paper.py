@@ -65,7 +65,8 @@ def build_parser() -> OneLineArgumentParser:
         "--reuse-methods",
         nargs="+",
         default=[],
-        help="methods not run here but taken from --reuse-records (proposed, AC-Net, Gaussian, NLM, BM3D)",
+        help="methods (proposed, AC-Net, Gaussian, NLM, BM3D) taken from --reuse-records at every dose level it holds "
+        "for them; a reused baseline still runs at the other levels",
     )
     p.add_argument("--no-acnet", action="store_true")
     p.add_argument("--no-timing", action="store_true")

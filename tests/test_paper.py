@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -203,25 +204,38 @@ def test_report_generator_runs_end_to_end_on_a_tiny_study(tiny_dataset, tmp_path
     assert "| 20 | proposed |" in text and "| 20 | proposed - BM3D |" not in text
     assert "Proposed beats Gaussian on every subject" in text and "paired PSNR difference" in text
 
-    # a study assembled from parts: the networks' records reused from this report, nothing trained again
+    # a study assembled from parts: the networks' records reused from this report, nothing trained again, and NLM
+    # reused where the file holds it (DRF 200) but run where it does not (DRF 20)
+    partial = dict(results, records=[r for r in results["records"] if (r["method"], r["drf"]) != ("NLM", 20.0)])
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+    shutil.copytree(tmp_path / "results", tmp_path / "again" / "results")  # the report folder the parts came from
     again = _tiny_study(
         tiny_dataset,
         tmp_path / "again",
-        baselines=["gaussian"],
+        baselines=["gaussian", "nlm"],
         acnet_files=(ACNET,),
         timing=False,
         studies=[],
         evaluate_file=EVALUATE,
         folds=(0, 2),
-        reuse_records=tmp_path / "results" / "results.json",
-        reuse_methods=["proposed", "AC-Net"],
+        reuse_records=tmp_path / "partial.json",
+        reuse_methods=["proposed", "AC-Net", "NLM"],
     )
     again_text = again.run().read_text()
-    assert not list((tmp_path / "again" / "runs").glob("*/fold*")), "a reused method was trained again"
-    assert "Reused, not rerun here:** proposed, AC-Net" in again_text and "pytest tiny report" in again_text
+    runs = tmp_path / "again" / "runs"
+    assert not list(runs.glob("*/fold*")), "a reused method was trained again"
+    assert not (runs / "baselines" / "nlm").exists(), "NLM was run again at a reused dose level"
+    assert len(list((runs / "baselines" / "drf20" / "nlm").glob("*.nii.gz"))) == 2  # the level the file lacked
+    assert "Reused, not rerun here:** proposed (DRF 20, 200), AC-Net (DRF 20, 200), NLM (DRF 200)" in again_text
     again_results = json.loads((tmp_path / "again" / "results" / "results.json").read_text())
     assert again_results["scores"]["proposed"] == results["scores"]["proposed"]
     assert again_results["scores"]["Gaussian"] == results["scores"]["Gaussian"]  # rerun, same numbers
+    nlm_again = {(r["drf"], r["subject"]): r["psnr"] for r in again_results["records"] if r["method"] == "NLM"}
+    nlm_before = {(r["drf"], r["subject"]): r["psnr"] for r in results["records"] if r["method"] == "NLM"}
+    assert nlm_again == pytest.approx(nlm_before)  # rerun at DRF 20 with the same tuning: the same numbers
+    # the reused methods' predictions are not here, so the slice section (and its figures) is kept, with a note
+    slices = again_text.split("## Representative slices")[1].split("\n## ")[0]
+    assert "Carried over unchanged from the report of `pytest tiny report`" in slices and "| A (sub-" in slices
     assert "[ablations.md](ablations.md) holds the last" in again_text
 
 

@@ -112,3 +112,54 @@ def test_paired_rows_and_regional_rows_by_hand():
     text = "\n".join(lines)
     for heading in ("Every dose level", "hot lesions", "cold lesions", "by kind at DRF 200", "Where in the brain"):
         assert heading in text, heading
+
+
+def _plain(subject: str, drf: float, method: str, psnr: float, **extra) -> dict:
+    record = {"subject": subject, "drf": drf, "method": method, "psnr": psnr, "nrmse": 10 ** (-psnr / 20)}
+    return {**record, "ssim": 0.5, **extra}
+
+
+def test_records_pair_only_records_scored_on_the_same_data():
+    fresh = [_plain(s, 20.0, "low", 30.0 + k) for k, s in enumerate(SUBJECTS)]
+    fresh += [_plain(s, 20.0, "net", 32.0 + k) for k, s in enumerate(SUBJECTS)]
+    other = "earlier.json"
+    # a reused method on other data (s1-s3) and on the same data (s4), with the stored input of that other data
+    reused = [_plain(s, 20.0, "nlm", 31.0 + k, data=other) for k, s in enumerate(SUBJECTS[:3])]
+    reused.append(_plain("s4", 20.0, "nlm", 33.5))
+    reused += [_plain(s, 20.0, "low", 29.0 + k, data=other) for k, s in enumerate(SUBJECTS[:3])]
+    reused += [_plain(s, 20.0, "net", 35.0 + k, data=other, pairing_only=True) for k, s in enumerate(SUBJECTS[:3])]
+    table = Records(fresh + reused)
+    # shown: this run's input and network, the reused NLM; the other data's input and network only pair
+    assert [r["psnr"] for r in table.of(20.0, "low").values()] == [30.0, 31.0, 32.0, 33.0]
+    assert [r["psnr"] for r in table.of(20.0, "net").values()] == [32.0, 33.0, 34.0, 35.0]
+    nlm_gain = table.paired(20.0, "nlm", "low", lambda r: r["psnr"])
+    assert nlm_gain.mean_difference == pytest.approx(np.mean([2.0, 2.0, 2.0, 0.5]))  # s4 pairs with this run's input
+    net_vs_nlm = table.paired(20.0, "net", "nlm", lambda r: r["psnr"])
+    assert net_vs_nlm.mean_difference == pytest.approx(np.mean([4.0, 4.0, 4.0, 1.5]))  # s1-s3: the stored network
+    rows = dose_rows(table, ["low", "net", "nlm"], "low", "net", {})
+    nlm = next(r for r in rows if r["method"] == "nlm")
+    assert nlm["worse than input"] == "0/4" and nlm["PSNR"] == pytest.approx(np.mean([31.0, 32.0, 33.0, 33.5]))
+    # no record of the same data: no pair
+    assert table.pair(20.0, "nlm", "net", "s9") is None
+    lonely = Records([_plain("s1", 20.0, "a", 1.0, data=other), _plain("s1", 20.0, "b", 2.0)])
+    assert lonely.pair(20.0, "a", "b", "s1") is None
+
+
+def test_merge_reused_tags_records_of_other_data_and_keeps_their_partners():
+    from bundle.paper.reproduce import merge_reused
+
+    fresh = [_plain("s1", 20.0, "low dose", 30.0), _plain("s2", 20.0, "low dose", 31.0)]
+    fresh += [_plain("s1", 20.0, "proposed", 33.0), _plain("s2", 20.0, "proposed", 34.0)]
+    stored = [_plain("s1", 20.0, "low dose", 30.0), _plain("s2", 20.0, "low dose", 31.2)]  # s2: other noise
+    stored += [_plain(s, 20.0, m, v) for s, m, v in [("s1", "NLM", 31), ("s2", "NLM", 32), ("s2", "proposed", 35)]]
+    stored.append(_plain("s1", 20.0, "proposed", 33.0))
+    merged = merge_reused(fresh, stored, ["NLM"], "old.json")
+    added = merged[len(fresh) :]
+    assert [(r["subject"], r["method"], r.get("data"), r.get("pairing_only")) for r in added] == [
+        ("s2", "low dose", "old.json", True),
+        ("s1", "NLM", None, None),  # same input: the stored NLM pairs with this run's records
+        ("s2", "NLM", "old.json", None),
+        ("s2", "proposed", "old.json", True),
+    ]
+    table = Records(merged)
+    assert table.paired(20.0, "proposed", "NLM", lambda r: r["psnr"]).mean_difference == pytest.approx(2.5)

@@ -7,7 +7,7 @@ gives no verdict either way.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -35,27 +35,35 @@ def _resolution_note(margin: float | None, spread: float | None) -> str:
     return f"; the deciding margin of {abs(margin):.2f} dB is below the seed spread of {spread:.2f} dB"
 
 
+Pairing = Callable[[str, str], tuple[Mapping[str, Mapping[str, float]], Mapping[str, Mapping[str, float]]]]
+"""(a, b) -> a's and b's {subject: {metric: value}} over the subjects scored on the same data."""
+
+
 def comparison_claims(
-    scores: Scores, methods: Sequence[str], subjects: Sequence[str], proposed: str = "proposed"
+    scores: Scores,
+    methods: Sequence[str],
+    subjects: Sequence[str],
+    proposed: str = "proposed",
+    pairing: Pairing | None = None,
 ) -> list[str]:
-    """Claim 1 (the proposed network beats every other method on every subject) and the quality targets."""
+    """Claim 1 (the proposed network beats every other method on every subject) and the quality targets; wins and
+    paired differences over the subjects that `pairing` gives (default: every subject of `scores`)."""
     if proposed not in scores:
         return []
+    pair = pairing or (lambda a, b: (scores[a], scores[b]))
     lines = []
-    n = len(subjects)
     for other in [m for m in methods if m not in (proposed, "low dose")]:
+        mine, theirs = pair(proposed, other)
+        common = [s for s in subjects if s in mine and s in theirs]
+        n = len(common)
         wins = {
-            k: sum(
-                BETTER[k](scores[proposed][s][k], scores[other][s][k]) == scores[proposed][s][k]
-                and scores[proposed][s][k] != scores[other][s][k]
-                for s in subjects
-            )
+            k: sum(BETTER[k](mine[s][k], theirs[s][k]) == mine[s][k] and mine[s][k] != theirs[s][k] for s in common)
             for k in METRICS
         }
         lines.append(
-            f"- Proposed beats {other} on every subject: **{verdict(all(v == n for v in wins.values()))}** "
+            f"- Proposed beats {other} on every subject: **{verdict(n > 0 and all(v == n for v in wins.values()))}** "
             f"(wins on NRMSE {wins['nrmse']}/{n}, PSNR {wins['psnr']}/{n}, SSIM {wins['ssim']}/{n}; "
-            f"{_paired_psnr(scores, proposed, other, subjects)})."
+            f"{_paired_psnr(mine, theirs, common)})."
         )
     mean = {m: {k: float(np.mean([scores[m][s][k] for s in subjects])) for k in METRICS} for m in scores}
     classical = [m for m in ("Gaussian", "NLM", "BM3D") if m in scores]
@@ -64,7 +72,8 @@ def comparison_claims(
         gap = mean[proposed]["psnr"] - mean[best]["psnr"]
         lines.append(
             f"- Quality target, >= 1.5 dB mean PSNR above the best classical method ({best}): "
-            f"**{'met' if gap >= 1.5 else 'missed'}** ({gap:+.2f} dB; {_paired_psnr(scores, proposed, best, subjects)})."
+            f"**{'met' if gap >= 1.5 else 'missed'}** ({gap:+.2f} dB; "
+            f"{_paired_psnr(*pair(proposed, best), subjects)})."
         )
     if "AC-Net" in scores:
         p, a = mean[proposed], mean["AC-Net"]
@@ -73,18 +82,23 @@ def comparison_claims(
             f"- Quality target, proposed beats AC-Net on mean PSNR, NRMSE and SSIM: "
             f"**{'met' if len(better) == 3 else 'missed'}** (better on {better}; PSNR {p['psnr']:.2f} vs "
             f"{a['psnr']:.2f} dB, NRMSE {p['nrmse']:.4f} vs {a['nrmse']:.4f}, SSIM {p['ssim']:.4f} vs {a['ssim']:.4f}; "
-            f"{_paired_psnr(scores, proposed, 'AC-Net', subjects)})."
+            f"{_paired_psnr(*pair(proposed, 'AC-Net'), subjects)})."
         )
     return lines
 
 
-def _paired_psnr(scores: Scores, a: str, b: str, subjects: Sequence[str]) -> str:
-    """The paired PSNR difference of `a` over `b` with its 95 % bootstrap interval and sign test."""
-    if len(subjects) < 2:
-        return "one subject: no paired interval"
-    c = paired_comparison([scores[a][s]["psnr"] for s in subjects], [scores[b][s]["psnr"] for s in subjects])
+def _paired_psnr(
+    a: Mapping[str, Mapping[str, float]], b: Mapping[str, Mapping[str, float]], subjects: Sequence[str]
+) -> str:
+    """The paired PSNR difference of `a` over `b` (over the subjects both hold) with its 95 % bootstrap interval and
+    sign test."""
+    common = [s for s in subjects if s in a and s in b]
+    if len(common) < 2:
+        return "one subject: no paired interval" if common else "no subject scored on the same data: no pair"
+    c = paired_comparison([a[s]["psnr"] for s in common], [b[s]["psnr"] for s in common])
+    over = "" if len(common) == len(subjects) else f" over the {len(common)} subjects scored on the same data"
     return (
-        f"paired PSNR difference {c.mean_difference:+.2f} dB, 95 % CI {c.ci_low:+.2f} to {c.ci_high:+.2f}, "
+        f"paired PSNR difference{over} {c.mean_difference:+.2f} dB, 95 % CI {c.ci_low:+.2f} to {c.ci_high:+.2f}, "
         f"sign test p = {c.sign_test_p:.3g}"
     )
 

@@ -20,7 +20,7 @@ from . import figures
 from .ablations import ABLATIONS
 from .claims import METRICS, ablation_claims, comparison_claims
 from .scoring import display_name
-from .table_i import table_i_section
+from .table_i import carried_table_i_section, table_i_section
 
 __all__ = ["StudyResults", "rewrite_claims", "write_report"]
 
@@ -28,9 +28,39 @@ __all__ = ["StudyResults", "rewrite_claims", "write_report"]
 CLAIMS_HEADING = "## The paper's claims on our data"
 
 
-def _claims_section(scores, methods, subjects, ablations) -> list[str]:
+def _claims_section(scores, methods, subjects, ablations, records=(), drf=None) -> list[str]:
     lines = [CLAIMS_HEADING, ""]
-    return lines + comparison_claims(scores, methods, subjects) + ablation_claims(ablations) + [""]
+    pairing = _same_data_pairing(records, drf) if records else None
+    return lines + comparison_claims(scores, methods, subjects, pairing=pairing) + ablation_claims(ablations) + [""]
+
+
+def _other_data_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Where reused records were scored on other simulated data than this run's, how far the inputs differ."""
+    fresh = {(r["drf"], r["subject"]): r for r in records if r["method"] == "low dose" and not r.get("data")}
+    other = [(r, fresh.get((r["drf"], r["subject"]))) for r in records if r["method"] == "low dose" and r.get("data")]
+    other = [(a, b) for a, b in other if b is not None]
+    if not other:
+        return []
+    diffs = [abs(a["psnr"] - b["psnr"]) for a, b in other]
+    subjects = sorted({a["subject"] for a, _ in other})
+    return [
+        f"  - **Other simulated data:** for {len(other)} of the (subject, dose level) pairs ({len(subjects)} subjects) "
+        "the stored low-dose input is not this run's (the simulation drew other noise on that machine: low-dose PSNR "
+        f"differs by {np.mean(diffs):.3f} dB on average, {max(diffs):.3f} dB at most). There the reused records are "
+        "compared only with the stored records of the same data (input, Gaussian and the rest), never with this "
+        "run's; every paired interval below pairs like with like."
+    ]
+
+
+def _same_data_pairing(records: Sequence[dict[str, Any]], drf: float | None):
+    """(a, b) -> their {subject: metrics} at `drf` over the subjects both were scored on with the same data."""
+    table = Records(records)
+
+    def pair(a: str, b: str):
+        pairs = table.pairs(drf, a, b)
+        return {s: ra for s, (ra, _) in pairs.items()}, {s: rb for s, (_, rb) in pairs.items()}
+
+    return pair
 
 
 def rewrite_claims(report_dir: str | Path) -> Path:
@@ -48,7 +78,9 @@ def rewrite_claims(report_dir: str | Path) -> Path:
     subjects = list(next(iter(scores.values())))
     methods = [m for m in scores if len(scores[m]) == len(subjects)]
     ablations = {s: {v: [{"metrics": m} for m in ms] for v, ms in st.items()} for s, st in stored["ablations"].items()}
-    section = "\n".join(_claims_section(scores, methods, subjects, ablations))
+    records = stored.get("records", []) if "main_drf" in stored else []  # older files: plain pairing
+    drf = stored.get("main_drf")
+    section = "\n".join(_claims_section(scores, methods, subjects, ablations, records, drf))
     return write_text(text[:start] + section + (text[end:] if end >= 0 else "\n"), readme, overwrite=True)
 
 
@@ -95,10 +127,16 @@ def write_report(study: Any, results: StudyResults) -> Path:
             f"overrides `{study.overrides}`; fold outputs in `{main_cv.output_dir}`."
         )
     if study.reuse_methods:
+        levels = r.reused.get("levels", {})
+        named = [
+            f"{m} (DRF {', '.join('image' if d is None else f'{d:g}' for d in levels[m])})" if levels.get(m) else m
+            for m in study.reuse_methods
+        ]
         lines.append(
-            f"- **Reused, not rerun here:** {', '.join(study.reuse_methods)}: their evaluation records come from "
+            f"- **Reused, not rerun here:** {', '.join(named)}: these evaluation records come from "
             f"`{study.reuse_records}`, written by `{r.reused.get('command')}` on {r.reused.get('machine')}."
         )
+        lines += _other_data_lines(r.records)
     if acnet_cv is not None:
         lines.append(
             f"- AC-Net: configs `{[*study.config_files, *study.acnet_files]}`, overrides "
@@ -108,13 +146,19 @@ def write_report(study: Any, results: StudyResults) -> Path:
         f"- Classical baselines {list(study.baselines)}: parameters tuned per fold on the 8 training subjects "
         f"(never the test subject), predictions in `{study.runs_dir / 'baselines'}`.",
         *[
-            f"  - **{display_name(m)} was run only at DRF {', '.join(f'{float(d):g}' for d in levels)}** "
-            "(`--baseline-dose-levels`); its cells at the other dose levels are missing from the tables below."
+            f"  - **{display_name(m)} was run here only at DRF {', '.join(f'{float(d):g}' for d in levels)}** "
+            "(`--baseline-dose-levels`); "
+            + (
+                "its other dose levels are the reused records above."
+                if display_name(m) in study.reuse_methods
+                else "its cells at the other dose levels are missing from the tables below."
+            )
             for m, levels in study.baseline_dose_levels.items()
         ],
         f"- Ablations: {study.protocol.description}; each variant is the proposed config plus the overrides listed "
         f"in `configs/ablations/<study>.json`; outputs in `{study.runs_dir / 'ablations'}`.",
-        f"- MLflow: `mlflow ui --backend-store-uri {study.tracking_uri}` (one experiment per study).",
+        f"- MLflow: `mlflow ui --backend-store-uri {str(study.tracking_uri).replace(str(Path.cwd()), '$PWD')}` "
+        "(one experiment per study).",
     ]
     lines += _tuned_parameter_lines(study, subjects)
     if "bm3d" in study.baselines:
@@ -176,8 +220,12 @@ def write_report(study: Any, results: StudyResults) -> Path:
     lines += ["![Fig. 4 analogue](fig4_boxplots.png)", "", "![Fig. 5 analogue](fig5_per_subject.png)", ""]
 
     lines += _quantification_section(r, methods, out, cap)
-    lines += table_i_section(study.out_dir, cases, predictions, methods, cap)
-    lines += _claims_section(scores, methods, subjects, ablations)
+    not_here = [m for m in methods if m in study.reuse_methods and m not in predictions]
+    if not_here:  # reused methods have scores but no predictions in this run: keep the section that drew them
+        lines += carried_table_i_section(out / "README.md", not_here, r.reused.get("command", "?"))
+    else:
+        lines += table_i_section(out, cases, predictions, methods, cap)
+    lines += _claims_section(scores, methods, subjects, ablations, r.records, r.main_drf)
     lines += _ablation_pointer(study, ablations, cap)
     lines += _timing_section(timings)
     lines += ["", f"_Report written in {seconds / 60:.1f} min of this run (finished work reused)._", ""]
@@ -190,6 +238,8 @@ def write_report(study: Any, results: StudyResults) -> Path:
             "ablations": {s: {v: [r["metrics"] for r in res] for v, res in st.items()} for s, st in ablations.items()},
             "records": r.records,
             "machine": machine_description(),
+            "reused": r.reused,
+            "main_drf": r.main_drf,
         },
         out / "results.json",
         overwrite=True,

@@ -25,6 +25,7 @@ from ..errors import ConfigValueError, InputDataError
 from ..io import ensure_writable_dir, read_json
 from ..loocv import CrossValidation
 from ..mlflow_tracking import default_tracking_uri
+from ..quantification import Records
 from .ablations import ABLATIONS, PROTOCOLS, Protocol, variant_slug
 from .report import StudyResults, write_report
 from .scoring import display_name, score_records
@@ -36,12 +37,43 @@ logger = logging.getLogger(__name__)
 
 
 def scores_at(records: Sequence[dict[str, Any]], drf: float | None) -> dict[str, dict[str, dict[str, float]]]:
-    """{method: {subject: {nrmse, psnr, ssim}}} of the records at one dose level (the paper's comparison)."""
-    scores: dict[str, dict[str, dict[str, float]]] = {}
-    for r in records:
-        if r["drf"] == drf:
-            scores.setdefault(r["method"], {})[r["subject"]] = {k: r[k] for k in ("nrmse", "psnr", "ssim")}
-    return scores
+    """{method: {subject: {nrmse, psnr, ssim}}} of the records shown at one dose level (the paper's comparison)."""
+    table = Records(records)
+    return {
+        m: {s: {k: r[k] for k in ("nrmse", "psnr", "ssim")} for s, r in table.of(drf, m).items()}
+        for m in table.methods
+        if table.of(drf, m)
+    }
+
+
+def merge_reused(
+    fresh: Sequence[dict[str, Any]], stored: Sequence[dict[str, Any]], methods: Sequence[str], data: str
+) -> list[dict[str, Any]]:
+    """This run's records plus the stored records of `methods`. Where the stored input (low dose) of a subject and
+    dose level differs from this run's, the stored data were another simulation (another machine's noise): those
+    records are tagged `data` and come with the stored records of every other method there (`pairing_only`: never
+    shown, only paired with), so that they are only ever compared with what was scored on the same data."""
+    metrics = ("nrmse", "psnr", "ssim")
+    inputs = {(r["drf"], r["subject"]): r for r in fresh if r["method"] == "low dose"}
+    stored_inputs = {(r.get("drf"), r["subject"]): r for r in stored if r["method"] == "low dose"}
+
+    def same_data(drf: float | None, subject: str) -> bool:
+        a, b = inputs.get((drf, subject)), stored_inputs.get((drf, subject))
+        return a is not None and b is not None and all(abs(a[k] - b[k]) <= 1e-9 for k in metrics)
+
+    merged = list(fresh)
+    for r in stored:
+        if same_data(r.get("drf"), r["subject"]):
+            if r["method"] in methods:
+                merged.append(r)
+        else:
+            merged.append(dict(r, data=data, **({} if r["method"] in methods else {"pairing_only": True})))
+    return merged
+
+
+def _drf_order(drf: float | None) -> tuple[bool, float]:
+    """Sort key for dose levels: numeric DRFs ascending, the unnamed level (None) last."""
+    return drf is None, drf or 0.0
 
 
 @dataclass
@@ -63,9 +95,11 @@ class PaperReproduction:
         baseline_dose_levels: {baseline: DRFs} to run a slow baseline at only some dose levels (default: each
             baseline at every level); the report lists where a baseline was not run.
         reuse_records: a `results.json` of an earlier report whose evaluation records stand in for `reuse_methods`.
-        reuse_methods: methods (report names: proposed, AC-Net, Gaussian, NLM, BM3D) not run here but taken from
-            `reuse_records`, so that a study too long for one machine session is assembled from parts; the report
-            names the file, its command and its machine.
+        reuse_methods: methods (report names: proposed, AC-Net, Gaussian, NLM, BM3D) whose records are taken from
+            `reuse_records` at every dose level that file holds for them, so that a study too long for one machine
+            session is assembled from parts. A reused network is not trained here; a reused baseline still runs at
+            the levels the file lacks (within `baseline_dose_levels`). The report names the file, its command and
+            its machine.
     """
 
     runs_dir: Path
@@ -87,6 +121,7 @@ class PaperReproduction:
     baseline_dose_levels: dict[str, Sequence[float]] = field(default_factory=dict)
     reuse_records: Path | None = None
     reuse_methods: Sequence[str] = ()
+    reused_levels: set[tuple[str, float | None]] = field(default_factory=set, init=False)  # (method, drf) reused
 
     def __post_init__(self) -> None:
         self.runs_dir = ensure_writable_dir(self.runs_dir, "runs folder")
@@ -166,8 +201,9 @@ class PaperReproduction:
         return out
 
     def baseline_runs_at(self, method: str, drf: float | None) -> bool:
-        """Whether `method` is run at dose level `drf` (every level unless `baseline_dose_levels` names it)."""
-        if display_name(method) in self.reuse_methods:
+        """Whether `method` is run at dose level `drf`: every level unless `baseline_dose_levels` names it, and never
+        where its records are reused."""
+        if (display_name(method), drf) in self.reused_levels:
             return False
         chosen = self.baseline_dose_levels.get(method)
         return chosen is None or drf in [float(d) for d in chosen]
@@ -242,8 +278,13 @@ class PaperReproduction:
             raise ConfigValueError(
                 f"setting reuse methods: {missing} not in {self.reuse_records} (it holds {sorted(held - {None})})"
             )
+        kept = [r for r in records if r["method"] in self.reuse_methods]
+        self.reused_levels = {(r["method"], r.get("drf")) for r in kept}
         return {
-            "records": [r for r in records if r["method"] in self.reuse_methods],
+            "records": records,  # every stored record: the other methods' pair with the reused ones on their data
+            "levels": {
+                m: sorted({r.get("drf") for r in kept if r["method"] == m}, key=_drf_order) for m in self.reuse_methods
+            },
             "command": stored.get("command", "?"),
             "machine": stored.get("machine", "not recorded"),
         }
@@ -293,7 +334,9 @@ class PaperReproduction:
             for drf, preds in self._network_predictions(cv.output_dir, primary).items():
                 by_dose.setdefault(drf, {})[method] = preds
         records = score_records(items, datalist, by_dose, subjects, self.runs_dir / "scores.json")
-        records += [r for r in reused["records"] if r["subject"] in subjects]
+        stored = [r for r in reused["records"] if r["subject"] in subjects]
+        records = merge_reused(records, stored, self.reuse_methods, str(self.reuse_records))
+        reused["other_data"] = sorted({(r["drf"], r["subject"]) for r in records if r.get("data")}, key=str)
         scored_drfs = list(dict.fromkeys(r["drf"] for r in records))
         main_drf = primary if primary in scored_drfs else scored_drfs[0]
         predictions = by_dose.get(main_drf, {})

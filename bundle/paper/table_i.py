@@ -11,7 +11,10 @@ from ..metrics import masked_nrmse, masked_psnr, masked_ssim
 from ..tables import format_table
 from . import figures
 
-__all__ = ["table_i_section"]
+__all__ = ["table_i_section", "carried_table_i_section"]
+
+SECTION_TITLE = "## Representative slices through a lesion (Table I and Figs. 6-8)"
+CARRIED_NOTE = "_Carried over unchanged from the report of"
 
 
 def table_i_section(
@@ -21,7 +24,7 @@ def table_i_section(
     with_lesion = sorted(
         (c for c in cases if c.lesion is not None and c.lesion.any()), key=lambda c: -int(c.lesion.sum())
     )[:2]
-    lines = ["## Representative slices through a lesion (Table I and Figs. 6-8)", ""]
+    lines = [SECTION_TITLE, ""]
     if not with_lesion:
         return lines + ["No lesion masks in this dataset.", ""]
     rows = []
@@ -60,7 +63,7 @@ def table_i_section(
             "",
         ]
     return [
-        "## Representative slices through a lesion (Table I and Figs. 6-8)",
+        SECTION_TITLE,
         "",
         "Slice metrics use the slice's own reference peak and brain mask.",
         "",
@@ -68,3 +71,19 @@ def table_i_section(
         "",
         *lines[2:],
     ]
+
+
+def carried_table_i_section(previous_report: Path, not_here: Sequence[str], reused_command: str) -> list[str]:
+    """The Table I section of the report already in the folder, kept with its figures when `not_here` (methods whose
+    records were reused) have no predictions in this run to draw; a note says so, and so does its absence."""
+    text = previous_report.read_text().splitlines() if previous_report.is_file() else []
+    start = text.index(SECTION_TITLE) if SECTION_TITLE in text else None
+    if start is None:
+        return [SECTION_TITLE, "", f"Not drawn: {', '.join(not_here)} were reused without their predictions.", ""]
+    end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
+    body = [line for line in text[start + 1 : end] if not line.startswith(CARRIED_NOTE)]
+    note = (
+        f"{CARRIED_NOTE} `{reused_command}`, with its figures: {', '.join(not_here)} were reused from that run "
+        "without their predictions, so this run does not redraw the slices._"
+    )
+    return [SECTION_TITLE, "", note, *body]

@@ -78,12 +78,26 @@ def region_psnr(region: str) -> Getter:
 
 
 class Records:
-    """Evaluation records indexed by (dose level, method, subject)."""
+    """Evaluation records indexed by (dose level, method, subject).
+
+    A record may carry `data`: the name of the simulated data it was scored on when that differs from this run's
+    (records reused from another machine whose simulation drew other noise). Each (dose level, method, subject) shows
+    this run's record where there is one; pairs are formed only between records of the same data, so a reused
+    method is compared with the input and the other methods as they were on its own data. A `pairing_only` record
+    (another method on that other data) is never shown, only paired with.
+    """
 
     def __init__(self, records: Iterable[dict[str, Any]]) -> None:
         self.index: dict[tuple, dict[str, Any]] = {}
+        self.by_data: dict[tuple, dict[str, Any]] = {}
         for r in records:
-            self.index[(r["drf"], r["method"], r["subject"])] = r
+            key = (r["drf"], r["method"], r["subject"])
+            self.by_data[(*key, r.get("data"))] = r
+            if r.get("pairing_only"):
+                continue
+            shown = self.index.get(key)
+            if r.get("data") is None or shown is None or shown.get("data") is not None:  # this run's record wins
+                self.index[key] = r
 
     @property
     def drfs(self) -> list[float | None]:
@@ -102,13 +116,29 @@ class Records:
         out = {s: get(r) for s, r in self.of(drf, method).items()}
         return {s: float(v) for s, v in out.items() if finite(v)}
 
-    def paired(self, drf: float | None, a: str, b: str, get: Getter) -> PairedComparison | None:
-        """A - B over the subjects with a finite value for both (None with fewer than two)."""
-        va, vb = self.values(drf, a, get), self.values(drf, b, get)
-        common = sorted(set(va) & set(vb))
-        if len(common) < 2:
+    def pair(self, drf: float | None, a: str, b: str, subject: str) -> tuple[dict, dict] | None:
+        """The records of `a` and `b` for one subject scored on the same data (`a`'s shown data first), or None."""
+        ra, rb = self.index.get((drf, a, subject)), self.index.get((drf, b, subject))
+        if ra is None or rb is None:
             return None
-        return paired_comparison([va[s] for s in common], [vb[s] for s in common])
+        for data in dict.fromkeys((ra.get("data"), rb.get("data"))):
+            pa, pb = self.by_data.get((drf, a, subject, data)), self.by_data.get((drf, b, subject, data))
+            if pa is not None and pb is not None:
+                return pa, pb
+        return None
+
+    def pairs(self, drf: float | None, a: str, b: str) -> dict[str, tuple[dict, dict]]:
+        """{subject: (record of a, record of b)} over the subjects where both were scored on the same data."""
+        out = {s: self.pair(drf, a, b, s) for s in self.of(drf, a)}
+        return {s: p for s, p in out.items() if p is not None}
+
+    def paired(self, drf: float | None, a: str, b: str, get: Getter) -> PairedComparison | None:
+        """A - B over the subjects with a finite value for both on the same data (None with fewer than two)."""
+        values = [(get(ra), get(rb)) for ra, rb in self.pairs(drf, a, b).values()]
+        values = [(float(x), float(y)) for x, y in values if finite(x) and finite(y)]
+        if len(values) < 2:
+            return None
+        return paired_comparison([x for x, _ in values], [y for _, y in values])
 
 
 def summary_metrics(records: Iterable[dict[str, Any]]) -> dict[str, float]:

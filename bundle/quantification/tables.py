@@ -40,8 +40,7 @@ def dose_rows(
     rows = []
     for drf in records.drfs:
         for m in [m for m in methods if records.of(drf, m)]:
-            mine, given = records.of(drf, m), records.of(drf, input_method)
-            common = [s for s in mine if s in given]
+            mine, given = records.of(drf, m), records.pairs(drf, m, input_method)
             rows.append(
                 {
                     "DRF": drf_label(drf),
@@ -55,8 +54,8 @@ def dose_rows(
                     f"over {names.get(reference, reference)}, dB (95 % CI)": (
                         "" if m == reference else _ci(records.paired(drf, m, reference, _psnr))
                     ),
-                    "NRMSE / input": _mean(mine[s]["nrmse"] / given[s]["nrmse"] for s in common),
-                    "worse than input": f"{sum(mine[s]['psnr'] < given[s]['psnr'] for s in common)}/{len(common)}",
+                    "NRMSE / input": _mean(a["nrmse"] / b["nrmse"] for a, b in given.values()),
+                    "worse than input": f"{sum(a['psnr'] < b['psnr'] for a, b in given.values())}/{len(given)}",
                 }
             )
     return rows
