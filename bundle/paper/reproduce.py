@@ -336,7 +336,6 @@ class PaperReproduction:
         records = score_records(items, datalist, by_dose, subjects, self.runs_dir / "scores.json")
         stored = [r for r in reused["records"] if r["subject"] in subjects]
         records = merge_reused(records, stored, self.reuse_methods, str(self.reuse_records))
-        reused["other_data"] = sorted({(r["drf"], r["subject"]) for r in records if r.get("data")}, key=str)
         scored_drfs = list(dict.fromkeys(r["drf"] for r in records))
         main_drf = primary if primary in scored_drfs else scored_drfs[0]
         predictions = by_dose.get(main_drf, {})
