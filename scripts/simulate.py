@@ -34,6 +34,13 @@ def build_parser() -> OneLineArgumentParser:
         help="gbm: one glioblastoma-like lesion (the default dataset's recipe); mix: 1-4 lesions of distinct kinds "
         "(hot nodule, ring-enhancing, PET-only, cold), one label each",
     )
+    p.add_argument(
+        "--count-sampler",
+        default="legacy",
+        choices=["legacy", "inverse_cdf"],
+        help="legacy: numpy's Poisson sampler (the default dataset's; its noise depends on the CPU kind and thread "
+        "count); inverse_cdf: one uniform per bin, the same counts on any CPU and thread count",
+    )
     p.add_argument("--seed", default="0", help="random seed (default 0)")
     p.add_argument(
         "--counts", default=None, help="full-dose prompts per subject (default: the preset's calibrated level)"
@@ -76,6 +83,7 @@ def config_from_args(args) -> SimulationConfig:
         n_subjects=_number("subjects", args.subjects, int),
         drfs=DOSE_CHAIN if args.drf == ["chain"] else tuple(_number("drf", d) for d in args.drf),
         lesions=args.lesions,
+        count_sampler=args.count_sampler,
         seed=_number("seed", args.seed, int),
         counts_full_dose=None if args.counts is None else _number("counts", args.counts),
         recon=recon,

@@ -95,9 +95,21 @@ def simulate_acquisition(
     return Acquisition(trues, background, recon_model, sensitivity, float(count_level))
 
 
-def poisson_counts(expected: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Poisson counts drawn with numpy's generator (device-independent and seeded)."""
-    counts = rng.poisson(expected.detach().cpu().numpy().astype(np.float64))
+def poisson_counts(expected: torch.Tensor, rng: np.random.Generator, sampler: str = "legacy") -> torch.Tensor:
+    """Poisson counts drawn with numpy's generator (seeded).
+
+    `legacy` (numpy's `poisson`, the default dataset's) consumes a variable number of random numbers per bin, so an
+    expected count that differs in its last bit (float sums in another order: another CPU or thread count) shifts
+    the stream for every later bin. `inverse_cdf` draws exactly one uniform per bin and inverts the Poisson CDF, so
+    such a difference can change only a bin whose uniform lies within rounding of a CDF step.
+    """
+    lam = expected.detach().cpu().numpy().astype(np.float64)
+    if sampler == "inverse_cdf":
+        from scipy.stats import poisson
+
+        counts = poisson.ppf(rng.random(lam.shape), lam)
+    else:
+        counts = rng.poisson(lam)
     return torch.from_numpy(counts.astype(np.float32)).to(expected.device)
 
 
@@ -108,8 +120,20 @@ def thin_counts(counts: torch.Tensor, drf: float, rng: np.random.Generator) -> t
     return torch.from_numpy(kept.astype(np.float32)).to(counts.device)
 
 
+def _binomial(n: np.ndarray, p: float, rng: np.random.Generator, sampler: str) -> np.ndarray:
+    """Binomial(n, p) per bin: numpy's sampler (`legacy`) or one uniform per bin through the inverse CDF."""
+    if sampler == "inverse_cdf":
+        from scipy.stats import binom
+
+        return binom.ppf(rng.random(n.shape), n, p).astype(np.int64)
+    return rng.binomial(n, p)
+
+
 def nested_thinning(
-    counts: torch.Tensor, drfs: Sequence[float], rng_for: Callable[[float], np.random.Generator]
+    counts: torch.Tensor,
+    drfs: Sequence[float],
+    rng_for: Callable[[float], np.random.Generator],
+    sampler: str = "legacy",
 ) -> dict[float, torch.Tensor]:
     """Nested low-dose count sets, as subsampling one list-mode acquisition gives them: each full-dose event is kept at
     DRF D with probability 1/D, and an event kept at a higher DRF is kept at every lower DRF too, so the DRF-200
@@ -119,6 +143,7 @@ def nested_thinning(
     next level adds Binomial(full - previous, (1/D - 1/D_prev) / (1 - 1/D_prev)) events. This is the same joint
     distribution as thinning each level from the one above it by D_above / D, and it keeps the lowest dose exactly
     what independent thinning with the same stream gives (the default dataset's DRF-200 images are unchanged).
+    `sampler` as in `poisson_counts`: `inverse_cdf` keeps a one-bin difference in `counts` from shifting the rest.
     """
     full = counts.detach().cpu().numpy().astype(np.int64)
     out: dict[float, torch.Tensor] = {}
@@ -127,9 +152,9 @@ def nested_thinning(
         p = 1.0 / drf
         rng = rng_for(drf)
         if p_kept == 0.0:
-            kept = rng.binomial(full, p)
+            kept = _binomial(full, p, rng, sampler)
         else:
-            kept = kept + rng.binomial(full - kept, (p - p_kept) / (1.0 - p_kept))
+            kept = kept + _binomial(full - kept, (p - p_kept) / (1.0 - p_kept), rng, sampler)
         p_kept = p
         out[drf] = torch.from_numpy(kept.astype(np.float32)).to(counts.device)
     return out

@@ -114,7 +114,7 @@ def simulate_subject_volumes(
         count_level,
         model_psf=config.recon.model_psf,
     )
-    full_counts = poisson_counts(acq.expected_prompts, count_rng)
+    full_counts = poisson_counts(acq.expected_prompts, count_rng, config.count_sampler)
     rec = config.recon
     vox = config.geometry.voxel_size_mm
 
@@ -133,7 +133,10 @@ def simulate_subject_volumes(
     }
     recorded = {"full": int(full_counts.sum().item())}
     chain = nested_thinning(
-        full_counts, config.drfs, lambda drf: np.random.default_rng([config.seed, index, 2, int(round(drf * 1000))])
+        full_counts,
+        config.drfs,
+        lambda drf: np.random.default_rng([config.seed, index, 2, int(round(drf * 1000))]),
+        config.count_sampler,
     )
     for drf in config.drfs:
         recorded[drf_tag(drf)] = int(chain[drf].sum().item())

@@ -8,9 +8,18 @@ from typing import Any
 
 from ..errors import ConfigValueError
 
-__all__ = ["DOSE_CHAIN", "Geometry", "LESION_RECIPES", "PRESETS", "ReconstructionSettings", "SimulationConfig"]
+__all__ = [
+    "COUNT_SAMPLERS",
+    "DOSE_CHAIN",
+    "Geometry",
+    "LESION_RECIPES",
+    "PRESETS",
+    "ReconstructionSettings",
+    "SimulationConfig",
+]
 
 LESION_RECIPES = ("gbm", "mix")
+COUNT_SAMPLERS = ("legacy", "inverse_cdf")
 MIN_COUNTS, MAX_COUNTS = 1e5, 1e13
 """Expected prompts per subject that an image can be made from, and that Poisson sampling handles in float32."""
 DOSE_CHAIN = (2.0, 4.0, 10.0, 20.0, 50.0, 100.0, 200.0)
@@ -89,6 +98,8 @@ class SimulationConfig:
         device: 'auto', 'cpu' or 'cuda'.
         lesions: 'gbm' (the legacy recipe: one glioblastoma-like lesion per subject, drawn with the anatomy) or 'mix'
             (1-4 lesions per subject of distinct kinds: hot nodule, ring-enhancing, PET-only, cold; own stream).
+        count_sampler: 'legacy' (numpy's Poisson sampler: the default dataset's, whose noise depends on the CPU kind
+            and thread count) or 'inverse_cdf' (one uniform per bin: the same counts on any CPU and thread count).
     """
 
     preset: str = "quick"
@@ -105,6 +116,7 @@ class SimulationConfig:
     recon: ReconstructionSettings = field(default_factory=ReconstructionSettings)
     device: str = "auto"
     lesions: str = "gbm"
+    count_sampler: str = "legacy"
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -156,6 +168,10 @@ class SimulationConfig:
         _positive_number("postfilter_fwhm_mm", self.recon.postfilter_fwhm_mm, allow_zero=True)
         if self.lesions not in LESION_RECIPES:
             raise ConfigValueError(f"setting lesions: expected one of {list(LESION_RECIPES)}, got {self.lesions!r}")
+        if self.count_sampler not in COUNT_SAMPLERS:
+            raise ConfigValueError(
+                f"setting count_sampler: expected one of {list(COUNT_SAMPLERS)}, got {self.count_sampler!r}"
+            )
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigValueError(f"setting device: expected auto, cpu or cuda, got {self.device!r}")
 
@@ -194,6 +210,8 @@ class SimulationConfig:
             out.pop(key)
         if out["lesions"] == "gbm":
             out.pop("lesions")  # the legacy recipe keeps the settings hash it had before the lesion mix existed
+        if out["count_sampler"] == "legacy":
+            out.pop("count_sampler")  # likewise for the legacy sampler
         return out
 
     @staticmethod
