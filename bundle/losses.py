@@ -1,4 +1,5 @@
-"""Training losses: L1 (the paper's choice), L2, SSIM and MS-SSIM, selectable by name from the config."""
+"""Training losses: L1 (the paper's choice), L2, SSIM, MS-SSIM and an uptake-weighted L1 that protects hot regions,
+selectable by name from the config."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from monai.metrics.regression import compute_ms_ssim
 
 from .errors import ConfigValueError
 
-__all__ = ["LOSSES", "MultiScaleSSIMLoss", "image_loss"]
+__all__ = ["LOSSES", "MultiScaleSSIMLoss", "UptakeWeightedL1Loss", "image_loss"]
 
-LOSSES = ("l1", "l2", "ssim", "ms-ssim")
+LOSSES = ("l1", "l2", "ssim", "ms-ssim", "uptake-l1")
 # Wang et al. (2003) scale weights; the first three are used for patches too small for five scales
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -50,8 +51,28 @@ class MultiScaleSSIMLoss(nn.Module):
         return 1.0 - value.mean()
 
 
-def image_loss(name: str = "l1", data_range: float = 1.0, deep_supervision: bool = False) -> nn.Module:
-    """The training loss by name: 'l1', 'l2', 'ssim' (MONAI SSIMLoss) or 'ms-ssim'.
+class UptakeWeightedL1Loss(nn.Module):
+    """L1 with weight 1 + `weight` on high-uptake voxels of the target, ramped from `low` to `high` (target units:
+    the input's 99.5th percentile is 1, so hot lesions and the hottest cortex lie above 0.8). It counts errors in
+    lesion uptake (SUVmean, SUVmax) more than elsewhere without needing a lesion map."""
+
+    def __init__(self, weight: float = 4.0, low: float = 0.8, high: float = 1.2) -> None:
+        super().__init__()
+        if weight < 0 or not high > low:
+            raise ConfigValueError(f"setting uptake_weight: expected >= 0 with high > low, got {weight}, {low}, {high}")
+        self.weight, self.low, self.high = float(weight), float(low), float(high)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ramp = ((target.float() - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
+        weights = 1.0 + self.weight * ramp
+        return (weights * (pred.float() - target.float()).abs()).sum() / weights.sum()
+
+
+def image_loss(
+    name: str = "l1", data_range: float = 1.0, deep_supervision: bool = False, uptake_weight: float = 4.0
+) -> nn.Module:
+    """The training loss by name: 'l1', 'l2', 'ssim' (MONAI SSIMLoss), 'ms-ssim' or 'uptake-l1'
+    (`UptakeWeightedL1Loss` with `uptake_weight`).
 
     Images are normalised so that the low-dose 99.5th percentile is 1, hence `data_range` 1.
     `deep_supervision` wraps the loss for networks that return one output per stage (AC-Net).
@@ -65,6 +86,8 @@ def image_loss(name: str = "l1", data_range: float = 1.0, deep_supervision: bool
         loss = SSIMLoss(spatial_dims=2, data_range=data_range)
     elif key in ("ms-ssim", "msssim", "ms_ssim"):
         loss = MultiScaleSSIMLoss(data_range=data_range)
+    elif key == "uptake-l1":
+        loss = UptakeWeightedL1Loss(weight=uptake_weight)
     else:
         raise ConfigValueError(f"setting loss_name: expected one of {list(LOSSES)}, got {name!r}")
     return DeepSupervisionLoss(loss, weight_mode="same") if deep_supervision else loss

@@ -11,7 +11,7 @@ from .io import file_sha256, read_json, write_json
 from .loocv import summarise
 from .weights import load_checkpoint, network_state, save_weights
 
-__all__ = ["cv_eval_metrics", "ship_fold_checkpoint"]
+__all__ = ["archive_shipped", "cv_eval_metrics", "ship_fold_checkpoint", "ship_generalist"]
 
 METHODS = ("low_dose", "gaussian", "network")
 METRICS = ("nrmse", "psnr", "ssim")
@@ -99,3 +99,108 @@ def _trained_noise_level(config: dict[str, Any], subjects: list[str]) -> dict[st
     datalist = ConfigParser(config).get_parsed_content("datalist_file")
     items = [item for item in load_datalist(datalist) if item["subject"] in set(subjects)]
     return trained_noise_level(items) if items else None
+
+
+def ship_generalist(
+    run_dir: str | Path,
+    report_file: str | Path,
+    models_dir: str | Path = "models",
+    meta_file: str | Path = "configs/metadata.json",
+    command: str = "",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Ship a generalist run's model-selected weights (`checkpoints/best.pt`) as `models/model.pt`, with a provenance
+    that names its training cohort, settings, test results (`report_file`: `evaluate_generalist.py`'s results.json),
+    the noise-level range it was trained on (every dose level) and, for a dose-conditioned model, the DRF estimator
+    used when a study comes without its DRF."""
+    from .data import at_dose, dose_levels, load_datalist
+    from .deploy.noise_check import trained_noise_level
+
+    folder = Path(run_dir) / "checkpoints"
+    source = folder / "best.pt"
+    if not source.is_file():
+        raise InputDataError(f"--generalist-run {run_dir}: {source} not found (the run has no selected checkpoint)")
+    manifest = read_json(folder / "manifest.json", "checkpoint manifest")
+    report = read_json(report_file, "generalist report")
+    settings = manifest.get("settings", {})
+    name = next((n for n, path in report.get("runs", {}).items() if Path(path).resolve() == folder.resolve()), None)
+    if name is None:
+        raise InputDataError(f"--report {report_file}: does not evaluate {folder}; run evaluate_generalist.py on it")
+    datalist = settings.get("datalist_file")
+    items = load_datalist(datalist)
+    levels = dose_levels(items)
+    noise = trained_noise_level([i for drf in levels for i in at_dose(items, drf)])
+    noise["subjects"] = sorted({i["subject"] for i in items})
+    target = Path(models_dir) / "model.pt"
+    checkpoint = load_checkpoint(source)
+    save_weights(network_state(checkpoint), target, overwrite=overwrite)
+    conditioned = str(settings.get("dose_conditioning")) == "True"
+    record = {
+        "weights": str(target),
+        "sha256": file_sha256(target),
+        "model": "generalist",
+        "source": str(source),
+        "checkpoint": {k: v for k, v in checkpoint.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        "dose_conditioning": conditioned,
+        "training_datalist": datalist,
+        "training_settings": settings,
+        "versions": manifest.get("versions"),
+        "git_commit": manifest.get("git_commit"),
+        "test_report": {"file": str(report_file), "command": report.get("command"), "method": name},
+        "test_summary": _generalist_summary(report["records"], name),
+        "trained_noise_level": noise,
+        "drf_estimator": report.get("drf_estimator") if conditioned else None,
+        "command": command,
+    }
+    write_json(record, Path(models_dir) / "model_provenance.json", overwrite=True)
+    meta = read_json(meta_file, "metadata file")
+    meta["eval_metrics"] = {k: v for k, v in record["test_summary"].items() if isinstance(v, (int, float))}
+    meta["eval_protocol"] = (
+        "generalist model: trained on the generalist-train cohort at DRF 2-200, tested on the paper's 9 subjects and "
+        "the new-anatomy cohort (docs/generalist/README.md); mean PSNR inside the brain mask"
+    )
+    image = meta["network_data_format"]["inputs"]["image"]
+    image["num_channels"] = 4 if conditioned else 3
+    image["channel_def"] = {
+        "0": "low-dose PET, slice z-1",
+        "1": "low-dose PET, slice z",
+        "2": "low-dose PET, slice z+1",
+        **({"3": "dose code log(DRF)/log(200), constant"} if conditioned else {}),
+    }
+    write_json(meta, meta_file, overwrite=True)
+    return record
+
+
+def _generalist_summary(records: list[dict[str, Any]], method: str) -> dict[str, float]:
+    """Mean PSNR of the input, the tuned Gaussian and the model per test set and DRF, e.g. `paper_drf200_model_psnr`."""
+    from collections import defaultdict
+
+    import numpy as np
+
+    values: dict[str, list[float]] = defaultdict(list)
+    names = {"low dose": "input", "gaussian": "gaussian", method: "model"}
+    for r in records:
+        if r["method"] in names:
+            values[f"{r['test_set'].replace('-', '_')}_drf{r['drf']:g}_{names[r['method']]}_psnr"].append(r["psnr"])
+    return {key: round(float(np.mean(v)), 3) for key, v in values.items()}
+
+
+def archive_shipped(models_dir: str | Path, destination: str | Path, overwrite: bool = False) -> list[Path]:
+    """Copy the shipped weights, their exports and provenance into `destination` (a variant folder such as
+    `models/variants/paper_loocv`), where they stay verifiable (the provenance records each file's sha256)."""
+    import shutil
+
+    from .io import atomic_path
+
+    source, target = Path(models_dir), Path(destination)
+    names = ["model.pt", "model.ts", "model.onnx", "model_provenance.json"]
+    present = [n for n in names if (source / n).is_file()]
+    if "model.pt" not in present:
+        raise InputDataError(f"--keep-previous: {source / 'model.pt'} not found; there is nothing to keep")
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in present:
+        with atomic_path(target / name, overwrite=overwrite) as tmp:
+            shutil.copyfile(source / name, tmp)
+        written.append(target / name)
+    return written

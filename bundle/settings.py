@@ -76,9 +76,9 @@ def check_training_settings(**settings: Any) -> bool:
             raise ConfigValueError(f"setting loss_name: expected one of {list(LOSSES)}, got {value!r}")
         elif name == "precision":
             resolve_precision(value, "cpu")
-        elif name == "extra_keys" and (not isinstance(value, list) or any(k not in ("t1",) for k in value)):
+        elif name == "extra_keys" and (not isinstance(value, list) or any(k not in ("t1", "dose") for k in value)):
             raise ConfigValueError(
-                f"setting extra_keys: expected a list of datalist keys such as ['t1'], got {value!r}"
+                f"setting extra_keys: expected a list of 't1' (an MR channel) and 'dose' (the dose code), got {value!r}"
             )
         elif (
             name == "patch_size"

@@ -1,10 +1,13 @@
 #!/usr/bin/env python
-"""Ship one fold of a finished cross-validation as the bundle's weights.
+"""Ship trained weights as the bundle's model: one fold of a cross-validation, or a generalist run.
 
     python scripts/release.py --loocv-dir runs/loocv-cpu-default --fold 0 --overwrite && python scripts/export.py --overwrite
+    python scripts/release.py --generalist-run runs/generalist/conditioned-l1 --report docs/generalist/results.json \
+        --keep-previous models/variants/paper_loocv --overwrite && python scripts/export.py --overwrite
 
-Copies the fold's selected checkpoint (best validation PSNR) to models/model.pt, writes its provenance to
-models/model_provenance.json and the cross-validation mean and sd into configs/metadata.json (eval_metrics).
+Copies the selected checkpoint (best validation PSNR) to models/model.pt, writes its provenance to
+models/model_provenance.json and its test results into configs/metadata.json (eval_metrics). `--keep-previous DIR`
+first copies the weights being replaced (with their exports and provenance) into DIR.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from bundle.errors import cli_errors
 
 def build_parser() -> OneLineArgumentParser:
     p = OneLineArgumentParser(prog="release.py", description=__doc__.splitlines()[0])
-    p.add_argument("--loocv-dir", required=True, help="a finished cross-validation (scripts/crossval.py --output-dir)")
+    p.add_argument("--loocv-dir", default=None, help="a finished cross-validation (scripts/crossval.py --output-dir)")
+    p.add_argument("--generalist-run", default=None, help="a finished generalist run (its folder, with checkpoints/)")
+    p.add_argument("--report", default="docs/generalist/results.json", help="evaluate_generalist.py's results.json")
+    p.add_argument("--keep-previous", default=None, help="copy the weights being replaced into this folder first")
     p.add_argument("--fold", type=int, default=0, help="the fold whose weights are shipped")
     p.add_argument("--models-dir", default="models")
     p.add_argument("--meta-file", default="configs/metadata.json")
@@ -34,18 +40,27 @@ def build_parser() -> OneLineArgumentParser:
 @cli_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
-    from bundle.release import ship_fold_checkpoint
+    from bundle.errors import ConfigValueError
+    from bundle.release import archive_shipped, ship_fold_checkpoint, ship_generalist
 
+    if (args.loocv_dir is None) == (args.generalist_run is None):
+        raise ConfigValueError(
+            "setting loocv_dir / generalist_run: give exactly one of --loocv-dir and --generalist-run"
+        )
     argv_text = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    record = ship_fold_checkpoint(
-        args.loocv_dir,
-        args.fold,
-        args.models_dir,
-        args.meta_file,
-        command=f"python scripts/release.py {argv_text}",
-        overwrite=args.overwrite,
-    )
-    print(json.dumps(record["cross_validation"], indent=1))
+    if args.keep_previous:
+        kept = archive_shipped(args.models_dir, args.keep_previous, overwrite=args.overwrite)
+        print(f"kept the previous weights in {args.keep_previous}: {', '.join(p.name for p in kept)}")
+    command = f"python scripts/release.py {argv_text}"
+    if args.generalist_run:
+        ship, source, summary = ship_generalist, args.generalist_run, "test_summary"
+        extra = {"report_file": args.report}
+    else:
+        ship, source, summary = ship_fold_checkpoint, args.loocv_dir, "cross_validation"
+        extra = {"fold": args.fold}
+    record = ship(source, **extra, models_dir=args.models_dir, meta_file=args.meta_file, command=command,
+                  overwrite=args.overwrite)  # fmt: skip
+    print(json.dumps(record[summary], indent=1))
     print(f"shipped {record['source']} -> {record['weights']} (sha256 {record['sha256'][:12]}...)")
     return 0
 

@@ -11,37 +11,75 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root, so `bundle` imports from any folder
 
 from bundle.command_line import OneLineArgumentParser
-from bundle.errors import cli_errors
-from bundle.simulation.presets import DOSE_CHAIN, PRESETS, ReconstructionSettings, SimulationConfig
+from bundle.errors import ConfigValueError, cli_errors
+from bundle.simulation.cohorts import COHORTS, cohort
+from bundle.simulation.presets import (
+    ANATOMIES,
+    DOSE_CHAIN,
+    PRESETS,
+    RESOLUTION_SPACES,
+    SCANNERS,
+    ReconstructionSettings,
+    SimulationConfig,
+)
 
 
 def build_parser() -> OneLineArgumentParser:
     p = OneLineArgumentParser(prog="simulate.py", description=__doc__)
-    p.add_argument("--output-dir", required=True, help="folder to write the dataset to (created if missing)")
-    p.add_argument("--subjects", default="9", help="number of subjects (default 9)")
-    p.add_argument("--preset", default="quick", help=f"one of {sorted(PRESETS)} (default quick)")
+    p.add_argument(
+        "--cohort",
+        default=None,
+        help=f"a named cohort ({', '.join(sorted(COHORTS))}): its settings and folder; the options below override them",
+    )
+    p.add_argument("--output-dir", default=None, help="folder to write the dataset to (created if missing)")
+    p.add_argument("--subjects", default=None, help="number of subjects (default 9)")
+    p.add_argument("--preset", default=None, help=f"one of {sorted(PRESETS)} (default quick)")
     p.add_argument(
         "--drf",
         nargs="+",
-        default=["200"],
+        default=None,
         help="dose-reduction factor(s) > 1, nested (each lower dose's events a subset of the higher's), e.g. "
         "--drf 4 20 200; `--drf chain` for 2 4 10 20 50 100 200",
     )
     p.add_argument(
         "--lesions",
-        default="gbm",
+        default=None,
         choices=["gbm", "mix"],
         help="gbm: one glioblastoma-like lesion (the default dataset's recipe); mix: 1-4 lesions of distinct kinds "
         "(hot nodule, ring-enhancing, PET-only, cold), one label each",
     )
     p.add_argument(
         "--count-sampler",
-        default="legacy",
+        default=None,
         choices=["legacy", "inverse_cdf"],
         help="legacy: numpy's Poisson sampler (the default dataset's; its noise depends on the CPU kind and thread "
         "count); inverse_cdf: one uniform per bin, the same counts on any CPU and thread count",
     )
-    p.add_argument("--seed", default="0", help="random seed (default 0)")
+    p.add_argument(
+        "--anatomy",
+        default=None,
+        choices=list(ANATOMIES),
+        help="mild: the template under small warps (the default dataset's); varied: plus gyral-scale deformation, "
+        "head size and shape, and atrophy",
+    )
+    p.add_argument(
+        "--scanner",
+        default=None,
+        choices=list(SCANNERS),
+        help="fixed: one scanner, reconstruction matched to the data model; randomised: voxel size, resolution, "
+        "post-filter, PSF and scatter/randoms-estimate errors drawn per subject (see docs/simulation.md)",
+    )
+    p.add_argument(
+        "--resolution-space",
+        default=None,
+        choices=list(RESOLUTION_SPACES),
+        help="image: the detector blur applied to the activity (the default dataset's); sinogram: to the line "
+        "integrals, as a detector response is (about twice as fast on fine grids)",
+    )
+    p.add_argument(
+        "--count-spread", default=None, help="subjects' count levels vary within x(1 -/+ this) (default 0.12)"
+    )
+    p.add_argument("--seed", default=None, help="random seed (default 0)")
     p.add_argument(
         "--counts", default=None, help="full-dose prompts per subject (default: the preset's calibrated level)"
     )
@@ -50,6 +88,12 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--postfilter-fwhm-mm", default="0", help="Gaussian post-filter FWHM in mm (default 0: none)")
     p.add_argument("--no-psf", action="store_true", help="do not model the resolution inside OSEM (plain OSEM)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument(
+        "--workers",
+        default=None,
+        help="subjects simulated at a time on the CPU, each in its own process (default 1; a cohort's: 2); needs "
+        "--count-sampler inverse_cdf",
+    )
     p.add_argument("--overwrite", action="store_true", help="re-simulate subjects that are already complete")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -58,8 +102,6 @@ def build_parser() -> OneLineArgumentParser:
 
 def _number(name: str, text: str, kind: type = float) -> float | int:
     """Parse a number from the command line, naming the setting when it is not one."""
-    from bundle.errors import ConfigValueError
-
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -71,37 +113,58 @@ def _number(name: str, text: str, kind: type = float) -> float | int:
     return value
 
 
+def _given_settings(args) -> dict:
+    """The SimulationConfig settings given on the command line (parsed; the others are left to the cohort)."""
+    given: dict = {}
+    if args.subjects is not None:
+        given["n_subjects"] = _number("subjects", args.subjects, int)
+    if args.drf is not None:
+        given["drfs"] = DOSE_CHAIN if args.drf == ["chain"] else tuple(_number("drf", d) for d in args.drf)
+    if args.seed is not None:
+        given["seed"] = _number("seed", args.seed, int)
+    if args.count_spread is not None:
+        given["count_spread"] = _number("count_spread", args.count_spread)
+    if args.counts is not None:
+        given["counts_full_dose"] = _number("counts", args.counts)
+    for name in ("preset", "lesions", "count_sampler", "anatomy", "scanner", "resolution_space"):
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
+    return given
+
+
 def config_from_args(args) -> SimulationConfig:
+    """The dataset's settings: the command line's where given, else the cohort's, else SimulationConfig's defaults."""
     recon = ReconstructionSettings(
         iterations=_number("osem_iterations", args.osem_iterations, int),
         subsets=_number("osem_subsets", args.osem_subsets, int),
         model_psf=not args.no_psf,
         postfilter_fwhm_mm=_number("postfilter_fwhm_mm", args.postfilter_fwhm_mm),
     )
-    return SimulationConfig(
-        preset=args.preset,
-        n_subjects=_number("subjects", args.subjects, int),
-        drfs=DOSE_CHAIN if args.drf == ["chain"] else tuple(_number("drf", d) for d in args.drf),
-        lesions=args.lesions,
-        count_sampler=args.count_sampler,
-        seed=_number("seed", args.seed, int),
-        counts_full_dose=None if args.counts is None else _number("counts", args.counts),
-        recon=recon,
-        device=args.device,
-    )
+    settings = dict(cohort(args.cohort).settings) if args.cohort else {}
+    settings.update(_given_settings(args))
+    return SimulationConfig(**settings, recon=recon, device=args.device)
 
 
 @cli_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     config = config_from_args(args)
+    if args.output_dir is None and not args.cohort:
+        raise ConfigValueError("setting output_dir: give --output-dir, or --cohort for a named cohort's folder")
+    output_dir = args.output_dir or cohort(args.cohort).output_dir
+    default_workers = cohort(args.cohort).workers if args.cohort else 1
+    workers = _number("workers", args.workers, int) if args.workers is not None else default_workers
+    if workers < 1:
+        raise ConfigValueError(f"setting workers: expected a positive integer, got {workers}")
     from bundle.simulation.dataset import simulate_dataset
 
     start = time.perf_counter()
-    manifest = simulate_dataset(args.output_dir, config, overwrite=args.overwrite, progress=not args.no_progress)
+    manifest = simulate_dataset(
+        output_dir, config, overwrite=args.overwrite, progress=not args.no_progress, workers=workers
+    )
     done = manifest["seconds_per_subject_this_run"]
     print(
-        f"dataset {args.output_dir}: {config.n_subjects} subjects ({len(done)} simulated, "
+        f"dataset {output_dir}: {config.n_subjects} subjects ({len(done)} simulated, "
         f"{config.n_subjects - len(done)} already complete), preset {config.preset}, "
         f"DRF {', '.join(f'{d:g}' for d in config.drfs)}, {time.perf_counter() - start:.1f} s"
     )

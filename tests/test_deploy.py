@@ -184,6 +184,8 @@ def test_monai_ckpt_export_writes_an_equivalent_torchscript(tiny_model, tmp_path
         INFERENCE,
         "--network_def#base_features",
         "4",
+        "--ckpt_path",
+        str(tiny_model),  # the network's form follows these weights (dose-blind), not the shipped generalist's
     ]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -222,6 +224,8 @@ def test_archive_unpacks_outside_the_repo_and_runs_inference_and_load(archive, t
             str(tmp_path / "out"),
             "--progress",
             "False",
+            "--drf",
+            "200",  # the shipped generalist model is dose-conditioned: the studies' DRF
         ],
         cwd=root,
         env=env,

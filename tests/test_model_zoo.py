@@ -37,8 +37,14 @@ def test_shipped_metadata_validates_against_the_official_schema_offline():
         meta["supported_apps"], dict
     )
     inputs, outputs = meta["network_data_format"]["inputs"]["image"], meta["network_data_format"]["outputs"]["pred"]
-    assert (inputs["num_channels"], len(inputs["spatial_shape"]), outputs["num_channels"]) == (3, 2, 1)
-    assert meta["eval_metrics"]["mean_network_psnr"] > meta["eval_metrics"]["mean_gaussian_psnr"]
+    conditioned = json.loads((REPO_ROOT / "models" / "model_provenance.json").read_text()).get("dose_conditioning")
+    expected = (4 if conditioned else 3, 2, 1)  # the dose code is a fourth channel of a dose-conditioned model
+    assert (inputs["num_channels"], len(inputs["spatial_shape"]), outputs["num_channels"]) == expected
+    metrics = meta["eval_metrics"]
+    if "paper_drf200_model_psnr" in metrics:  # the generalist model's test summary, at the paper's dose
+        assert metrics["paper_drf200_model_psnr"] > metrics["paper_drf200_gaussian_psnr"]
+    else:
+        assert metrics["mean_network_psnr"] > metrics["mean_gaussian_psnr"]
 
 
 def test_network_matches_its_declared_input_and_output():

@@ -45,7 +45,7 @@ def test_verify_bundle_directory_version_metadata_shape_and_torchscript(tmp_path
     extra = {"metadata.json": ""}
     shipped = torch.jit.load(str(REPO_ROOT / "models" / "model.ts"), _extra_files=extra)
     assert json.loads(extra["metadata.json"])["version"] == meta["version"]  # the shipped export is current
-    x = torch.rand(1, 3, 64, 64)
+    x = torch.rand(1, meta["network_data_format"]["inputs"]["image"]["num_channels"], 64, 64)
     with torch.no_grad():
         np.testing.assert_allclose(torch.jit.load(str(exported))(x).numpy(), shipped(x).numpy(), atol=1e-5)
 
@@ -145,6 +145,8 @@ def test_inference_runs_from_another_folder_with_bundle_root_and_dataset_dir(tin
         "'fp32'",
         "--training_spacing",
         "[4.0, 4.0, 4.0]",
+        "--drf",
+        "200",  # the shipped generalist model is dose-conditioned: the studies' DRF
     ]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -59,6 +59,8 @@ class BatchInference:
         on_study: optional callable(StudyResult) after every study (progress reporting, load measurements).
         noise_check: optional callable(name, image) returning a one-line warning when a study's noise level lies
             outside the trained range (`noise_check.NoiseLevelCheck`); the study is still denoised.
+        dose_input: for a dose-conditioned model, callable(name, image) returning the dose-code channel appended to
+            the network input (`dose_input.DoseInput`); None for a dose-blind model.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class BatchInference:
         progress: bool = True,
         on_study: Callable[[StudyResult], None] | None = None,
         noise_check: Callable[[str, Any], str | None] | None = None,
+        dose_input: Callable[[str, Any], torch.Tensor] | None = None,
     ) -> None:
         self.dataset = dataset
         self.inferer = inferer
@@ -86,6 +89,7 @@ class BatchInference:
         self.progress = progress
         self.on_study = on_study
         self.noise_check = noise_check
+        self.dose_input = dose_input
         self.warnings: dict[str, str] = {}
         self.results: list[StudyResult] = []
 
@@ -110,8 +114,11 @@ class BatchInference:
             logger.warning(warning)
             self.warnings[study["name"]] = warning
         image = data["image"]
+        network_input = torch.as_tensor(image)
+        if self.dose_input is not None:
+            network_input = torch.cat([network_input, self.dose_input(study["name"], image)], dim=0)
         with torch.no_grad():
-            pred = self.inferer(image[None].to(self.device), self.network)[0].cpu()
+            pred = self.inferer(network_input[None].to(self.device), self.network)[0].cpu()
         data["pred"] = MetaTensor(pred, meta=dict(image.meta))
         data = self.postprocessing(data)
         result = data["pred"]
@@ -159,6 +166,8 @@ class BatchInference:
         """Process every study, print a summary, and exit non-zero when any study failed."""
         from tqdm.auto import tqdm
 
+        if self.dose_input is not None and hasattr(self.dose_input, "check"):
+            self.dose_input.check()  # a dose-conditioned model without a DRF: refused before anything is read
         studies = self.dataset.studies  # the input is checked (and listed) first
         self._check_folders()
         ensure_writable_dir(self.output_dir, "setting output_dir")

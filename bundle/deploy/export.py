@@ -26,6 +26,8 @@ def load_inference_network(
     parser = ConfigParser()
     parser.read_config(config_file)
     parser.update(overrides or {})
+    if ckpt_path:
+        parser["ckpt_path"] = str(ckpt_path)  # the network's form (dose conditioning) follows these weights' provenance
     net = parser.get_parsed_content("network_def")
     path = ckpt_path or parser.get_parsed_content("ckpt_path")
     return load_network_weights(net, path).eval()

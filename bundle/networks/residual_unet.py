@@ -10,6 +10,10 @@
       -> + the centre input slice (residual connection): the network learns full dose minus low dose.
 
 Inputs whose height or width is not a multiple of 2^np are padded (edge replication) and cropped back.
+
+Dose conditioning (`dose_conditioning=True`): the last input channel is a constant map of the dose code (see
+`transforms.dose.dose_code`); a small MLP turns it into a feature-wise scale and shift (FiLM, Perez et al. 2018) of
+every stage's output. The last MLP layer starts at zero, so an untrained conditioned network is the plain one.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Act, Norm
 
-__all__ = ["ResidualUNet2p5D", "init_truncated_normal"]
+__all__ = ["DoseFiLM", "ResidualUNet2p5D", "init_truncated_normal"]
 
 
 def init_truncated_normal(module: nn.Module, std: float = 0.02) -> None:
@@ -52,6 +56,28 @@ class _Stage(nn.Sequential):
         super().__init__(*layers)
 
 
+class DoseFiLM(nn.Module):
+    """Per-stage feature-wise scale and shift from a scalar code: (B,) -> one (gamma, beta) pair per width."""
+
+    def __init__(self, widths: list[int], hidden: int = 32) -> None:
+        super().__init__()
+        self.widths = list(widths)
+        self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 2 * sum(self.widths)))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    def forward(self, code: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        params = self.mlp(code.reshape(-1, 1).float())
+        out: list[tuple[torch.Tensor, torch.Tensor]] = []
+        start = 0
+        for width in self.widths:
+            gamma = params[:, start : start + width, None, None]
+            beta = params[:, start + width : start + 2 * width, None, None]
+            out.append((gamma, beta))
+            start += 2 * width
+        return out
+
+
 class ResidualUNet2p5D(nn.Module):
     """Residual encoder-decoder with concatenate skips for 2.5D low-dose PET denoising.
 
@@ -65,6 +91,8 @@ class ResidualUNet2p5D(nn.Module):
         residual: add the centre input slice to the output.
         concat_skips: concatenate encoder outputs into the decoder.
         output_activation: None or "tanh" (the authors' code bounds the residual with tanh).
+        dose_conditioning: the last input channel is a constant dose-code map that modulates every stage (FiLM);
+            it is not convolved. `extra_channels` counts it.
     """
 
     def __init__(
@@ -78,6 +106,7 @@ class ResidualUNet2p5D(nn.Module):
         residual: bool = True,
         concat_skips: bool = True,
         output_activation: str | None = None,
+        dose_conditioning: bool = False,
     ) -> None:
         super().__init__()
         if in_slices < 1 or in_slices % 2 == 0:
@@ -88,10 +117,14 @@ class ResidualUNet2p5D(nn.Module):
             raise ValueError(f"network convs_per_stage: expected 1-4, got {convs_per_stage}")
         if base_features < 1 or extra_channels < 0:
             raise ValueError("network base_features must be >= 1 and extra_channels >= 0")
+        if dose_conditioning and extra_channels < 1:
+            raise ValueError("network dose_conditioning: needs the dose-code channel counted in extra_channels")
         if output_activation not in (None, "tanh"):
             raise ValueError(f"network output_activation: expected None or 'tanh', got {output_activation!r}")
         self.in_slices = in_slices
         self.in_channels = in_slices + extra_channels
+        self.dose_conditioning = dose_conditioning
+        conv_channels = self.in_channels - (1 if dose_conditioning else 0)
         self.centre = in_slices // 2
         self.num_poolings = num_poolings
         self.multiple = int(2**num_poolings)  # input sizes are padded to a multiple of this
@@ -101,7 +134,7 @@ class ResidualUNet2p5D(nn.Module):
         widths = [base_features * 2**level for level in range(num_poolings + 1)]
 
         self.encoder = nn.ModuleList()
-        channels = self.in_channels
+        channels = conv_channels
         for level in range(num_poolings):
             self.encoder.append(_Stage(channels, widths[level], convs_per_stage))
             channels = widths[level]
@@ -117,7 +150,17 @@ class ResidualUNet2p5D(nn.Module):
             self.decoder.append(_Stage(in_ch, widths[level], convs_per_stage))
             channels = widths[level]
         self.head = nn.Conv2d(channels, out_channels, kernel_size=1)
+        stage_widths = widths[:num_poolings] + [widths[num_poolings]] + list(reversed(widths[:num_poolings]))
+        self.film = DoseFiLM(stage_widths) if dose_conditioning else None
         init_truncated_normal(self)
+
+    @staticmethod
+    def _modulate(features: torch.Tensor, film: list[tuple[torch.Tensor, torch.Tensor]], level: int) -> torch.Tensor:
+        """FiLM of one stage's output (unchanged without conditioning)."""
+        if len(film) == 0:
+            return features
+        gamma, beta = film[level]
+        return features * (1.0 + gamma.to(features.dtype)) + beta.to(features.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2], x.shape[-1]
@@ -129,17 +172,21 @@ class ResidualUNet2p5D(nn.Module):
         padded = F.pad(x, [left, pad_w - left, top, pad_h - top], mode="replicate")
 
         features = padded
+        film: list[tuple[torch.Tensor, torch.Tensor]] = []
+        if self.film is not None:
+            film = self.film(x[:, -1].mean(dim=(-2, -1)))
+            features = padded[:, :-1]
         skips: list[torch.Tensor] = []
-        for stage in self.encoder:
-            features = stage(features)
+        for level, stage in enumerate(self.encoder):
+            features = self._modulate(stage(features), film, level)
             skips.append(features)
             features = self.pool(features)
-        features = self.bottleneck(features)
+        features = self._modulate(self.bottleneck(features), film, self.num_poolings)
         for i, stage in enumerate(self.decoder):
             features = self.upsample(features)
             if self.concat_skips:
                 features = torch.cat([features, skips[len(skips) - 1 - i]], dim=1)
-            features = stage(features)
+            features = self._modulate(stage(features), film, self.num_poolings + 1 + i)
         out = self.head(features)
         if self.use_tanh:
             out = torch.tanh(out)

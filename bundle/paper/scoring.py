@@ -24,7 +24,7 @@ def _file_identity(path: str) -> tuple:
     return (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
 
 
-class _References:
+class SubjectReferences:
     """One subject's full-dose image, brain mask, lesion map, phantom and tissue map (RAS), loaded once."""
 
     def __init__(self, item: dict[str, Any]) -> None:
@@ -61,7 +61,7 @@ def score_records(
     primary = datalist_drf(datalist)
     records = []
     for item in (i for i in items if i["subject"] in subjects):
-        references = _References(item)
+        references = SubjectReferences(item)
         for drf, methods in predictions.items():
             low = item["image"] if drf is None or drf == primary else item[f"image_drf{drf:g}"]
             paths = {"low dose": low, **{m: p[item["subject"]] for m, p in methods.items() if item["subject"] in p}}

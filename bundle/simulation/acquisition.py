@@ -3,7 +3,8 @@
 Expected prompts per sinogram bin are y_bar = s * a * P(B x) + scatter + randoms, with a the attenuation
 factors exp(-P mu), B the detector resolution blur and s a sensitivity chosen so that the subject's
 expected prompts equal its count level. Scatter is the attenuated trues smoothed heavily along the radial
-and angular directions; randoms are flat within a slice's sinogram. Both are known to the reconstruction.
+and angular directions; randoms are flat within a slice's sinogram. Both are known to the reconstruction, unless an estimate with errors
+is given (domain randomisation: `scanner_draw`), and the reconstruction's PSF may differ from the data model's.
 
 Low dose keeps each recorded event with probability 1/DRF: y_low ~ Binomial(y_full, 1/DRF), which is what
 keeping a random subset of list-mode events does, and keeps the pair matched event by event.
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel, fwhm_to_sigma
+from .projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel, SinogramBlur, fwhm_to_sigma
 
 __all__ = ["Acquisition", "ScannerModel", "nested_thinning", "poisson_counts", "simulate_acquisition", "thin_counts"]
 
@@ -44,6 +45,11 @@ class Acquisition:
     recon_model: PETSystemModel  # what OSEM assumes (attenuation and sensitivity; PSF if configured)
     sensitivity: float
     count_level: float
+    recon_background: torch.Tensor | None = None  # what OSEM assumes for scatter + randoms (None: the true background)
+
+    @property
+    def assumed_background(self) -> torch.Tensor:
+        return self.background if self.recon_background is None else self.recon_background
 
     @property
     def expected_prompts(self) -> torch.Tensor:
@@ -63,15 +69,30 @@ def simulate_acquisition(
     scanner: ScannerModel,
     count_level: float,
     model_psf: bool = True,
+    recon_psf_fwhm_mm: tuple[float, float] | None = None,
+    background_estimate: tuple[np.ndarray, float] | None = None,
+    resolution_space: str = "image",
 ) -> Acquisition:
-    """Expected prompts of a subject at full dose, with its reconstruction model (with the PSF when `model_psf`)."""
+    """Expected prompts of a subject at full dose, with its reconstruction model (with the PSF when `model_psf`).
+
+    `recon_psf_fwhm_mm`: (in-plane, axial) FWHM of OSEM's PSF when it differs from the data model's.
+    `background_estimate`: (per-radial-bin factors of the scatter, factor of the randoms) that OSEM's scatter and
+    randoms estimate is off by; None: OSEM knows them exactly.
+    `resolution_space`: 'image' (a Gaussian blur of the activity, the default dataset's) or 'sinogram' (of the
+    line integrals, radially and axially: `SinogramBlur`), for the data model and OSEM's PSF alike.
+    """
     device = projector.device
     vox = voxel_size_mm
     x = _to_stack(activity, device)
     mu = _to_stack(mu_map_per_cm, device) / 10.0  # 1/cm -> 1/mm: line integrals are in mm
     attenuation = torch.exp(-projector.A(mu))
-    blur = GaussianBlur3d((scanner.detector_fwhm_mm, scanner.axial_fwhm_mm), vox)
-    geometric = attenuation * projector.A(blur.A(x))
+    fwhm = (scanner.detector_fwhm_mm, scanner.axial_fwhm_mm)
+    if resolution_space == "sinogram":
+        blur, sinogram_blur = None, SinogramBlur(fwhm, projector.bin_size_mm, vox[2])
+        geometric = attenuation * sinogram_blur.A(projector.A(x))
+    else:
+        blur, sinogram_blur = GaussianBlur3d(fwhm, vox), None
+        geometric = attenuation * projector.A(blur.A(x))
     trues_fraction = 1.0 - scanner.scatter_fraction - scanner.randoms_fraction
     sensitivity = float(count_level * trues_fraction / float(geometric.sum()))
     trues = sensitivity * geometric
@@ -88,11 +109,22 @@ def simulate_acquisition(
         per_slice / per_slice.sum() * scanner.randoms_fraction * count_level / (projector.n_views * projector.n_bins)
     )
     background = scatter + randoms.expand_as(trues)
+    recon_background = None
+    if background_estimate is not None:
+        scatter_factors, randoms_factor = background_estimate
+        factors = torch.from_numpy(np.asarray(scatter_factors, dtype=np.float32)).to(device)
+        recon_background = scatter * factors + randoms_factor * randoms.expand_as(trues)
 
-    recon_blur = blur if model_psf else None
+    if recon_psf_fwhm_mm is not None:  # OSEM's PSF differs from the data model's
+        if resolution_space == "sinogram":
+            sinogram_blur = SinogramBlur(recon_psf_fwhm_mm, projector.bin_size_mm, vox[2])
+        else:
+            blur = GaussianBlur3d(recon_psf_fwhm_mm, vox)
     # the data model always blurs; the standard-OSEM reconstruction model only when model_psf is set
-    recon_model = PETSystemModel(projector, sensitivity * attenuation, recon_blur)
-    return Acquisition(trues, background, recon_model, sensitivity, float(count_level))
+    recon_model = PETSystemModel(
+        projector, sensitivity * attenuation, blur if model_psf else None, sinogram_blur if model_psf else None
+    )
+    return Acquisition(trues, background, recon_model, sensitivity, float(count_level), recon_background)
 
 
 def poisson_counts(expected: torch.Tensor, rng: np.random.Generator, sampler: str = "legacy") -> torch.Tensor:

@@ -16,7 +16,8 @@ Dose levels are nested (`acquisition.nested_thinning`): the events of a higher D
 DRF, as when one list-mode acquisition is subsampled.
 
 Randomness: subject k draws its anatomy from the stream (seed, k, 0), its counts from (seed, k, 1), the
-thinning for DRF D from (seed, k, 2, round(1000 D)) and the lesions of the `mix` recipe from (seed, k, 3). A subject is therefore the same whatever the number of
+thinning for DRF D from (seed, k, 2, round(1000 D)), the lesions of the `mix` recipe from (seed, k, 3), the
+randomised scanner from (seed, k, 4) and the `varied` anatomy's variation from (seed, k, 5). A subject is therefore the same whatever the number of
 subjects; its highest DRF is the same whatever the list of DRFs (the DRF-200 images of a DRF-200-only dataset and
 of the full chain 2-200 are identical), and each lower DRF builds on the levels above it.
 """
@@ -26,22 +27,29 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
-from ..errors import InputDataError, OutputExistsError
+from ..errors import ConfigValueError, InputDataError, OutputExistsError
 from ..io import clean_stale_temporaries, ensure_writable_dir, file_sha256, read_json, save_nifti, write_json
 from ..provenance import versions
 from .acquisition import ScannerModel, nested_thinning, poisson_counts, simulate_acquisition
 from .osem import osem, postfilter
-from .phantom import Subject, make_subject
-from .presets import SimulationConfig
+from .phantom import Subject, grid_affine, make_subject, varied_tissue_model
+from .presets import Geometry, SimulationConfig
 from .projector import ParallelBeamProjector, default_device
+from .scanner_draw import (
+    draw_scanner,
+    estimated_background_factors,
+    log_uniform_factor,
+    native_geometry,
+    resample_to_grid,
+)
 
 __all__ = ["simulate_dataset", "ensure_dataset", "subject_id", "drf_tag", "lesion_kinds", "simulate_subject_volumes"]
 
@@ -93,34 +101,59 @@ def _stack_to_volume(stack: torch.Tensor) -> np.ndarray:
 def simulate_subject_volumes(
     index: int, config: SimulationConfig, projector: ParallelBeamProjector
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
-    """Simulate subject `index`: returns volumes by name, the affine, and the subject's description."""
+    """Simulate subject `index`: returns volumes by name, the affine, and the subject's description.
+
+    With `config.scanner == 'randomised'` the subject is built, projected and reconstructed on its own drawn grid
+    (`projector` is then unused) and every volume is resampled onto the preset's grid.
+    """
     sid = subject_id(index)
     lesion_rng = np.random.default_rng([config.seed, index, 3]) if config.lesions == "mix" else None
     anatomy_rng = np.random.default_rng([config.seed, index, 0])
-    subject = crop_to_slab(make_subject(sid, config.geometry, anatomy_rng, lesion_rng=lesion_rng), config)
-    count_rng = np.random.default_rng([config.seed, index, 1])
-    spread = config.count_spread
-    factor = math.exp(count_rng.uniform(math.log(1 - spread), math.log(1 + spread))) if spread > 0 else 1.0
-    count_level = config.full_dose_counts * factor * subject.info.get("slab_activity_fraction", 1.0)
-    scanner = ScannerModel(
-        config.detector_fwhm_mm, config.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
+    tissue, variation = None, None
+    if config.anatomy == "varied":
+        tissue, variation = varied_tissue_model(np.random.default_rng([config.seed, index, 5]))
+    base = config.geometry
+    draw = (
+        draw_scanner(np.random.default_rng([config.seed, index, 4]), base) if config.scanner == "randomised" else None
     )
+    geometry = base if draw is None else native_geometry(base, draw)
+    if draw is not None:
+        projector = _native_projector(geometry, config.recon.subsets, projector.device)
+    subject = make_subject(sid, geometry, anatomy_rng, tissue=tissue, lesion_rng=lesion_rng)
+    subject = crop_to_slab(subject, config) if draw is None else subject
+    count_rng = np.random.default_rng([config.seed, index, 1])
+    factor = log_uniform_factor(count_rng, config.count_spread)
+    count_level = config.full_dose_counts * factor * subject.info.get("slab_activity_fraction", 1.0)
+    if draw is None:
+        scanner = ScannerModel(
+            config.detector_fwhm_mm, config.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
+        )
+        psf, background_estimate, postfilter_mm = None, None, config.recon.postfilter_fwhm_mm
+    else:
+        scanner = ScannerModel(
+            draw.detector_fwhm_mm, draw.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
+        )
+        psf, postfilter_mm = draw.recon_psf_mm, draw.postfilter_fwhm_mm
+        background_estimate = estimated_background_factors(draw, projector.n_bins)
+    vox = geometry.voxel_size_mm
     acq = simulate_acquisition(
         subject.activity,
         subject.mu_map,
         projector,
-        config.geometry.voxel_size_mm,
+        vox,
         scanner,
         count_level,
         model_psf=config.recon.model_psf,
+        recon_psf_fwhm_mm=psf,
+        background_estimate=background_estimate,
+        resolution_space=config.resolution_space,
     )
     full_counts = poisson_counts(acq.expected_prompts, count_rng, config.count_sampler)
     rec = config.recon
-    vox = config.geometry.voxel_size_mm
 
     def reconstruct(counts: torch.Tensor, drf: float) -> np.ndarray:
-        image = osem(counts, acq.recon_model, acq.background, rec.iterations, scale=1.0 / drf)
-        return postfilter(_stack_to_volume(image), rec.postfilter_fwhm_mm, vox)
+        image = osem(counts, acq.recon_model, acq.assumed_background, rec.iterations, scale=1.0 / drf)
+        return postfilter(_stack_to_volume(image), postfilter_mm, vox)
 
     volumes = {
         "pet_full": reconstruct(full_counts, 1.0),
@@ -145,12 +178,38 @@ def simulate_subject_volumes(
     info.update(
         {
             "count_level_prompts": round(count_level, 1),
+            "count_level_factor": round(factor, 4),
             "recorded_prompts": recorded,
             "sensitivity": acq.sensitivity,
             "expected_trues": float(acq.expected_trues.sum()),
         }
     )
-    return volumes, subject.affine, info
+    if variation is not None:
+        info["anatomy_variation"] = variation
+    affine = subject.affine
+    if draw is not None:
+        info["scanner"] = dict(draw.as_dict(), native_shape=list(geometry.shape))
+        volumes = {
+            name: resample_to_grid(array, geometry, base, order=0 if name in LABEL_VOLUMES else 1)
+            for name, array in volumes.items()
+        }
+        affine = grid_affine(base)
+    return volumes, affine, info
+
+
+LABEL_VOLUMES = ("brain_mask", "lesion_mask", "tissue")
+
+
+@lru_cache(maxsize=4)
+def _native_projector(geometry: Geometry, subsets: int, device: torch.device) -> ParallelBeamProjector:
+    """The projector of a drawn grid (cached: its matrix takes seconds to build on fine grids)."""
+    return ParallelBeamProjector(
+        image_size=geometry.shape[0],
+        n_views=geometry.n_views,
+        pixel_size_mm=geometry.voxel_size_mm[0],
+        n_subsets=subsets,
+        device=device,
+    )
 
 
 def crop_to_slab(subject: Subject, config: SimulationConfig) -> Subject:
@@ -247,14 +306,55 @@ def _datalist(out: Path, records: list[dict], drf: float, config: SimulationConf
     }
 
 
+def _simulate_one(out: Path, k: int, config: SimulationConfig, device: torch.device, settings_hash: str) -> float:
+    """Simulate and write subject k; returns its seconds."""
+    t0 = time.perf_counter()
+    volumes, affine, info = simulate_subject_volumes(k, config, _preset_projector(config, device))
+    _write_subject(out, subject_id(k), volumes, affine, info, settings_hash, overwrite=True)
+    return round(time.perf_counter() - t0, 2)
+
+
+def _worker_init(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _simulate_subjects(
+    out: Path, todo: list[int], config: SimulationConfig, device: torch.device, settings_hash: str, workers: int
+) -> Iterator[tuple[str, float]]:
+    """(subject, seconds) as each subject is written: in this process, or in `workers` processes sharing the threads."""
+    if workers <= 1 or len(todo) == 1 or device.type != "cpu":
+        for k in todo:
+            yield subject_id(k), _simulate_one(out, k, config, device, settings_hash)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, torch.get_num_threads() // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(threads,)) as pool:
+        futures = {pool.submit(_simulate_one, out, k, config, device, settings_hash): k for k in todo}
+        for future in as_completed(futures):
+            yield subject_id(futures[future]), future.result()
+
+
+@lru_cache(maxsize=1)
+def _preset_projector(config: SimulationConfig, device: torch.device) -> ParallelBeamProjector:
+    start = time.perf_counter()
+    projector = build_projector(config, device)
+    logger.info("projector ready in %.1f s on %s", time.perf_counter() - start, device)
+    return projector
+
+
 def simulate_dataset(
     out_dir: str | Path,
     config: SimulationConfig,
     overwrite: bool = False,
     progress: bool = True,
     on_subject: Callable[[str, float], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Simulate `config.n_subjects` subjects into `out_dir`, skipping complete ones unless `overwrite`.
+    """Simulate `config.n_subjects` subjects into `out_dir`, skipping complete ones unless `overwrite`; with
+    `workers` > 1 (CPU, `inverse_cdf` counts only), that many subjects at a time in separate processes.
 
     Returns:
         The manifest written to `<out_dir>/manifest.json`.
@@ -268,19 +368,21 @@ def simulate_dataset(
     sids = [subject_id(k) for k in range(config.n_subjects)]
     todo = [k for k, sid in enumerate(sids) if overwrite or not _is_complete(out, sid, settings_hash)]
     timings: dict[str, float] = {}
+    if workers > 1 and config.count_sampler == "legacy":
+        raise ConfigValueError(
+            "setting workers: more than one worker needs count_sampler inverse_cdf (the legacy sampler's noise "
+            "depends on the thread count, so the data would depend on the number of workers)"
+        )
     if todo:
         from tqdm.auto import tqdm
 
-        start = time.perf_counter()
-        projector = build_projector(config, device)
-        logger.info("projector ready in %.1f s on %s", time.perf_counter() - start, device)
-        for k in tqdm(todo, desc=f"simulating ({config.preset})", unit="subject", disable=not progress):
-            t0 = time.perf_counter()
-            volumes, affine, info = simulate_subject_volumes(k, config, projector)
-            _write_subject(out, sids[k], volumes, affine, info, settings_hash, overwrite=True)
-            timings[sids[k]] = round(time.perf_counter() - t0, 2)
+        bar = tqdm(total=len(todo), desc=f"simulating ({config.preset})", unit="subject", disable=not progress)
+        for sid, seconds in _simulate_subjects(out, todo, config, device, settings_hash, workers):
+            timings[sid] = seconds
+            bar.update(1)
             if on_subject is not None:
-                on_subject(sids[k], timings[sids[k]])
+                on_subject(sid, seconds)
+        bar.close()
     records = [read_json(_record_path(out, sid), "subject record") for sid in sids]
     default_drf = PAPER_DRF if PAPER_DRF in config.drfs else config.drfs[0]
     for drf in config.drfs:

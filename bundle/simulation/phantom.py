@@ -1,6 +1,7 @@
 """Brain FDG "subjects" built from the MNI152 2009 templates that nilearn ships offline.
 
-Each subject is the template warped by a small random rotation, scaling and smooth deformation, with:
+Each subject is the template warped by a small random rotation, scaling and smooth deformation (the `varied` anatomy
+adds a gyral-scale deformation, head size and shape, and atrophy: `varied_tissue_model`), with:
 grey/white-matter activity drawn around 4:1 and modulated by a smooth ~10 % regional field; CSF, skull and
 scalp at low uptake; one or more glioblastoma-like lesions (enhancing hot rim around a necrotic core, with
 mildly hypometabolic surrounding oedema); an aligned T1-weighted image; a brain mask; a lesion mask
@@ -22,7 +23,17 @@ from .random_fields import smooth_field
 
 GREY_MATTER, WHITE_MATTER, CSF = 1, 2, 3
 
-__all__ = ["Subject", "TissueModel", "load_mni_templates", "make_subject", "grid_affine"]
+__all__ = ["Subject", "TissueModel", "load_mni_templates", "make_subject", "grid_affine", "varied_tissue_model"]
+
+VARIED_ANATOMY = {
+    "gyral_deformation_rms_mm": (5.0, 7.0),
+    "gyral_control_spacing_mm": (12.0, 18.0),
+    "head_size": (0.88, 1.12),  # global scale; each axis then varies by a further +-5 % (head shape)
+    "atrophy": (0.0, 1.0),  # sets ventricle_expansion = 0.3 x atrophy and cortical_loss = 0.6 x atrophy
+}
+VENTRICLES_MNI_MM = (0.0, -10.0, 15.0)  # centre of the lateral ventricles in MNI space
+VENTRICLE_EXPANSION_RADIUS_MM = 25.0
+CORTICAL_LOSS_LENGTH_MM = 3.0
 
 
 @dataclass(frozen=True)
@@ -48,8 +59,31 @@ class TissueModel:
     rotation_sd_deg: float = 3.0
     scaling_range: tuple[float, float] = (0.93, 1.07)
     translation_sd_mm: float = 2.0
-    deformation_rms_mm: float = 2.5
+    deformation_rms_mm: float = 2.5  # per axis
     deformation_control_spacing_mm: float = 30.0
+    gyral_deformation_rms_mm: float = 0.0  # a second, gyral-scale deformation: RMS displacement length (0: none)
+    gyral_control_spacing_mm: float = 15.0
+    ventricle_expansion: float = 0.0  # atrophy: the centre of the brain magnified by up to 1 / (1 - this)
+    cortical_loss: float = 0.0  # atrophy: fraction of grey matter lost next to CSF (widens sulci, thins cortex)
+
+
+def varied_tissue_model(rng: np.random.Generator, base: TissueModel | None = None) -> tuple[TissueModel, dict]:
+    """A tissue model with gyral-scale deformation, head size and shape, and atrophy drawn from `VARIED_ANATOMY`;
+    returns it and the drawn values (for the manifest)."""
+    from dataclasses import replace
+
+    ranges = VARIED_ANATOMY
+    drawn = {key: float(rng.uniform(*ranges[key])) for key in ranges}
+    size = drawn["head_size"]
+    model = replace(
+        base or TissueModel(),
+        gyral_deformation_rms_mm=drawn["gyral_deformation_rms_mm"],
+        gyral_control_spacing_mm=drawn["gyral_control_spacing_mm"],
+        scaling_range=(0.95 * size, 1.05 * size),
+        ventricle_expansion=0.3 * drawn["atrophy"],
+        cortical_loss=0.6 * drawn["atrophy"],
+    )
+    return model, {key: round(value, 4) for key, value in drawn.items()}
 
 
 @dataclass
@@ -123,8 +157,20 @@ def _warp_coordinates(geometry: Geometry, tissue: TissueModel, rng: np.random.Ge
         q[axis] += tissue.deformation_rms_mm * smooth_field(
             shape, geometry.voxel_size_mm, tissue.deformation_control_spacing_mm, rng
         )
+    if tissue.gyral_deformation_rms_mm > 0:  # RMS of the displacement's length: sqrt(3) times each axis's
+        for axis in range(3):
+            q[axis] += (
+                tissue.gyral_deformation_rms_mm
+                / math.sqrt(3.0)
+                * smooth_field(shape, geometry.voxel_size_mm, tissue.gyral_control_spacing_mm, rng)
+            )
     centre = mni["brain_centre_mm"] + np.array([0.0, 0.0, geometry.axial_offset_mm])
     world = q + centre.astype(np.float32)[:, None, None, None]
+    if tissue.ventricle_expansion > 0:  # sample closer to the ventricles' centre: the centre appears magnified
+        c = np.asarray(VENTRICLES_MNI_MM, dtype=np.float32)[:, None, None, None]
+        r2 = ((world - c) ** 2).sum(0)
+        shrink = 1.0 - tissue.ventricle_expansion * np.exp(-r2 / (2 * VENTRICLE_EXPANSION_RADIUS_MM**2))
+        world = c + (world - c) * shrink[None].astype(np.float32)
     inv_aff = np.linalg.inv(mni["affine"]).astype(np.float32)
     coords = np.einsum("ij,j...->i...", inv_aff[:3, :3], world) + inv_aff[:3, 3][:, None, None, None]
     params = {
@@ -176,9 +222,12 @@ def make_subject(
     del warped
     gm *= brain
     wm *= brain
-    csf_in = np.clip(1.0 - gm - wm, 0.0, 1.0) * brain
-
     vox = geometry.voxel_size_mm
+    if tissue.cortical_loss > 0:  # atrophy: grey matter next to CSF or outside the brain becomes CSF
+        csf_like = ((1.0 - gm - wm) > 0.5) | ~brain
+        dist = ndimage.distance_transform_edt(~csf_like, sampling=vox).astype(np.float32)
+        gm *= 1.0 - tissue.cortical_loss * np.exp(-dist / CORTICAL_LOSS_LENGTH_MM)
+    csf_in = np.clip(1.0 - gm - wm, 0.0, 1.0) * brain
     shells = _shells(brain, vox, rng)
     wm_act = rng.uniform(*tissue.wm_activity_bq_ml)
     ratio = rng.uniform(*tissue.gm_to_wm)

@@ -9,7 +9,10 @@ from typing import Any
 from ..errors import ConfigValueError
 
 __all__ = [
+    "ANATOMIES",
     "COUNT_SAMPLERS",
+    "RESOLUTION_SPACES",
+    "SCANNERS",
     "DOSE_CHAIN",
     "Geometry",
     "LESION_RECIPES",
@@ -20,6 +23,9 @@ __all__ = [
 
 LESION_RECIPES = ("gbm", "mix")
 COUNT_SAMPLERS = ("legacy", "inverse_cdf")
+ANATOMIES = ("mild", "varied")
+SCANNERS = ("fixed", "randomised")
+RESOLUTION_SPACES = ("image", "sinogram")
 MIN_COUNTS, MAX_COUNTS = 1e5, 1e13
 """Expected prompts per subject that an image can be made from, and that Poisson sampling handles in float32."""
 DOSE_CHAIN = (2.0, 4.0, 10.0, 20.0, 50.0, 100.0, 200.0)
@@ -100,6 +106,14 @@ class SimulationConfig:
             (1-4 lesions per subject of distinct kinds: hot nodule, ring-enhancing, PET-only, cold; own stream).
         count_sampler: 'legacy' (numpy's Poisson sampler: the default dataset's, whose noise depends on the CPU kind
             and thread count) or 'inverse_cdf' (one uniform per bin: the same counts on any CPU and thread count).
+        anatomy: 'mild' (the template under small warps: the default dataset) or 'varied' (adds a gyral-scale
+            deformation, head size and shape, and atrophy; `phantom.varied_tissue_model`, own stream).
+        scanner: 'fixed' (every subject on the preset's grid with the settings above and a reconstruction that knows
+            the data model exactly) or 'randomised' (per subject: voxel size, detector resolution, post-filter, a PSF
+            and a scatter/randoms estimate that are off; `scanner_draw`, own stream; resampled onto the preset grid).
+        resolution_space: where the detector resolution is modelled, in the data and in OSEM: 'image' (a blur of
+            the activity, the default dataset's) or 'sinogram' (of the line integrals, as a detector response is;
+            several times faster on fine grids).
     """
 
     preset: str = "quick"
@@ -117,6 +131,9 @@ class SimulationConfig:
     device: str = "auto"
     lesions: str = "gbm"
     count_sampler: str = "legacy"
+    anatomy: str = "mild"
+    scanner: str = "fixed"
+    resolution_space: str = "image"
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -172,6 +189,16 @@ class SimulationConfig:
             raise ConfigValueError(
                 f"setting count_sampler: expected one of {list(COUNT_SAMPLERS)}, got {self.count_sampler!r}"
             )
+        if self.anatomy not in ANATOMIES:
+            raise ConfigValueError(f"setting anatomy: expected one of {list(ANATOMIES)}, got {self.anatomy!r}")
+        if self.scanner not in SCANNERS:
+            raise ConfigValueError(f"setting scanner: expected one of {list(SCANNERS)}, got {self.scanner!r}")
+        if self.resolution_space not in RESOLUTION_SPACES:
+            raise ConfigValueError(
+                f"setting resolution_space: expected one of {list(RESOLUTION_SPACES)}, got {self.resolution_space!r}"
+            )
+        if self.scanner == "randomised" and self.slices is not None:
+            raise ConfigValueError("setting slices: a randomised scanner simulates whole volumes; leave slices unset")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigValueError(f"setting device: expected auto, cpu or cuda, got {self.device!r}")
 
@@ -210,8 +237,14 @@ class SimulationConfig:
             out.pop(key)
         if out["lesions"] == "gbm":
             out.pop("lesions")  # the legacy recipe keeps the settings hash it had before the lesion mix existed
-        if out["count_sampler"] == "legacy":
-            out.pop("count_sampler")  # likewise for the legacy sampler
+        for key, default in (
+            ("count_sampler", "legacy"),
+            ("anatomy", "mild"),
+            ("scanner", "fixed"),
+            ("resolution_space", "image"),
+        ):
+            if out[key] == default:
+                out.pop(key)  # likewise for settings added later, at their default
         return out
 
     @staticmethod

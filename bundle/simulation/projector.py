@@ -9,8 +9,11 @@ with `<A x, y> == <x, A_adjoint y>` to float rounding.
   exact by construction. Geometry matches `skimage.transform.radon` (angles in [0, 180), ray through
   the image centre at bin (n_bins - 1) / 2).
 - `GaussianBlur3d`: separable Gaussian resolution model with zero boundary, which is self-adjoint.
-- `PETSystemModel`: y_bar = m * P(B x), with m the per-bin multiplicative factors (sensitivity times
-  attenuation), and its adjoint.
+- `SinogramBlur`: the same resolution applied to the sinogram (radially and axially), as a detector response is;
+  for parallel beams it equals the image-space blur up to the projector's interpolation, at a fraction of the cost
+  inside OSEM (an OSEM subset's sinogram is far smaller than the image).
+- `PETSystemModel`: y_bar = m * S(P(B x)), with m the per-bin multiplicative factors (sensitivity times
+  attenuation), B an image-space and S a sinogram-space resolution model (either may be absent), and its adjoint.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ParallelBeamProjector", "GaussianBlur3d", "PETSystemModel", "default_device", "fwhm_to_sigma"]
+__all__ = [
+    "ParallelBeamProjector",
+    "GaussianBlur3d",
+    "PETSystemModel",
+    "SinogramBlur",
+    "default_device",
+    "fwhm_to_sigma",
+]
 
 
 def default_device() -> torch.device:
@@ -214,6 +224,24 @@ class GaussianBlur3d:
     A_adjoint = A  # symmetric kernel + zero padding: the operator is its own adjoint
 
 
+class SinogramBlur(GaussianBlur3d):
+    """Separable Gaussian blur of a (nz, views, bins) sinogram along the bins and the slices, zero boundary
+    (self-adjoint).
+
+    Args:
+        fwhm_mm: (radial, axial) full width at half maximum in mm.
+        bin_size_mm: radial bin width.
+        slice_mm: slice thickness.
+    """
+
+    def __init__(self, fwhm_mm: tuple[float, float], bin_size_mm: float, slice_mm: float) -> None:
+        self.fwhm_mm = (float(fwhm_mm[0]), float(fwhm_mm[1]))
+        self._kernels = {
+            2: self._kernel(fwhm_to_sigma(self.fwhm_mm[0]) / float(bin_size_mm)),
+            0: self._kernel(fwhm_to_sigma(self.fwhm_mm[1]) / float(slice_mm)),
+        }
+
+
 def _conv_along(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor:
     """1D convolution of a tensor along `dim` with zero padding ('same' size).
 
@@ -225,26 +253,36 @@ def _conv_along(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor
     pad = [0, 0] * (x.ndim - 1 - dim) + [radius, radius]
     padded = F.pad(x, pad)
     out = kernel[0] * padded.narrow(dim, 0, length)
+    term = torch.empty_like(
+        out
+    )  # each product rounded, then added: the same bits as `out + k * shifted`, no allocations
     for k in range(1, kernel.numel()):
-        out = out + kernel[k] * padded.narrow(dim, k, length)
+        torch.mul(padded.narrow(dim, k, length), kernel[k], out=term)
+        out.add_(term)
     return out
 
 
 class PETSystemModel:
-    """y_bar = m * P(B x) (+ background, handled by the caller), with m = sensitivity x attenuation factors.
+    """y_bar = m * S(P(B x)) (+ background, handled by the caller), with m = sensitivity x attenuation factors.
 
     Args:
         projector: the line-integral projector P.
         multiplicative: per-bin factors m of shape (nz, views, bins).
-        resolution: the resolution model B (None: no blur).
+        resolution: the image-space resolution model B (None: no blur).
+        sinogram_resolution: the sinogram-space resolution model S (None: none).
     """
 
     def __init__(
-        self, projector: ParallelBeamProjector, multiplicative: torch.Tensor, resolution: GaussianBlur3d | None
+        self,
+        projector: ParallelBeamProjector,
+        multiplicative: torch.Tensor,
+        resolution: GaussianBlur3d | None,
+        sinogram_resolution: SinogramBlur | None = None,
     ) -> None:
         self.projector = projector
         self.multiplicative = multiplicative
         self.resolution = resolution
+        self.sinogram_resolution = sinogram_resolution
         self._subset_factors = [
             multiplicative[:, torch.as_tensor(projector.subset_views(s), device=multiplicative.device)]
             for s in range(projector.n_subsets)
@@ -255,8 +293,14 @@ class PETSystemModel:
 
     def A(self, x: torch.Tensor, subset: int | None = None) -> torch.Tensor:
         blurred = self.resolution.A(x) if self.resolution is not None else x
-        return self.factors(subset) * self.projector.A(blurred, subset)
+        line_integrals = self.projector.A(blurred, subset)
+        if self.sinogram_resolution is not None:
+            line_integrals = self.sinogram_resolution.A(line_integrals)
+        return self.factors(subset) * line_integrals
 
     def A_adjoint(self, y: torch.Tensor, subset: int | None = None) -> torch.Tensor:
-        back = self.projector.A_adjoint(self.factors(subset) * y, subset)
+        weighted = self.factors(subset) * y
+        if self.sinogram_resolution is not None:
+            weighted = self.sinogram_resolution.A_adjoint(weighted)
+        back = self.projector.A_adjoint(weighted, subset)
         return self.resolution.A_adjoint(back) if self.resolution is not None else back

@@ -1,0 +1,280 @@
+"""The generalist model: its cohorts (varied anatomy, randomised scanners), dose sampling and conditioning, its loss,
+and its training and evaluation end to end on tiny cohorts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import REPO_ROOT, load_script, run_bundle, tiny_overrides
+
+from bundle.data import cohort_split, load_datalist
+from bundle.errors import ConfigValueError, InputDataError
+from bundle.io import file_sha256, load_ras_volume
+from bundle.losses import UptakeWeightedL1Loss, image_loss
+from bundle.mlflow_tracking import default_tracking_uri
+from bundle.networks import ResidualUNet2p5D
+from bundle.simulation import SimulationConfig, simulate_dataset
+from bundle.simulation.cohorts import COHORTS
+from bundle.simulation.phantom import VARIED_ANATOMY, varied_tissue_model
+from bundle.simulation.presets import PRESETS
+from bundle.simulation.projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel, SinogramBlur
+from bundle.simulation.scanner_draw import SCANNER_RANGES, draw_scanner, native_geometry, resample_to_grid
+from bundle.transforms import DoseCoded, DoseLevelScalesd, RandDoseLeveld, dose_code
+
+TINY_COHORT = {"preset": "tiny", "drfs": (4.0, 20.0, 200.0), "device": "cpu"}
+
+
+def _tiny_cohort(name: str, n_subjects: int, **changes) -> SimulationConfig:
+    return SimulationConfig(**{**COHORTS[name].settings, **TINY_COHORT, "n_subjects": n_subjects, **changes})
+
+
+@pytest.fixture(scope="session")
+def tiny_cohorts(tmp_path_factory) -> dict[str, Path]:
+    """A 4-subject tiny training cohort (randomised scanners, varied anatomy) and a 2-subject new-anatomy cohort."""
+    out = {}
+    for name, n, slab in (("generalist-train", 4, {}), ("new-anatomy", 2, {"slices": 16})):
+        folder = tmp_path_factory.mktemp(name)
+        simulate_dataset(folder, _tiny_cohort(name, n, **slab), progress=False)
+        out[name] = folder
+    return out
+
+
+def test_scanner_draws_stay_in_their_ranges_and_grids_resample_onto_the_preset():
+    base = PRESETS["quick"]
+    for seed in range(20):
+        draw = draw_scanner(np.random.default_rng(seed), base)
+        lo, hi = SCANNER_RANGES["in_plane_voxel_mm"]
+        assert lo - 0.02 <= draw.in_plane_voxel_mm <= hi + 0.04
+        assert (
+            SCANNER_RANGES["axial_voxel_mm"][0] - 0.03
+            <= draw.axial_voxel_mm
+            <= SCANNER_RANGES["axial_voxel_mm"][1] + 0.07
+        )
+        assert 3.5 <= draw.detector_fwhm_mm <= 6.5 and 0.0 <= draw.postfilter_fwhm_mm <= 5.0
+        assert abs(draw.recon_psf_mm[0] - draw.detector_fwhm_mm) <= 1.0
+        grid = native_geometry(base, draw)
+        assert grid.n_views % 28 == 0
+        fov = np.asarray(grid.shape) * np.asarray(grid.voxel_size_mm)
+        np.testing.assert_allclose(fov, np.asarray(base.shape) * np.asarray(base.voxel_size_mm), rtol=0.02)
+    volume = np.random.default_rng(0).random(base.shape).astype(np.float32)
+    np.testing.assert_array_equal(resample_to_grid(volume, base, base, order=1), volume)  # same grid: unchanged
+    coarse = native_geometry(base, draw_scanner(np.random.default_rng(1), base))
+    labels = (volume > 0.5).astype(np.uint8)
+    moved = resample_to_grid(labels, base, coarse, order=0)
+    assert moved.shape == coarse.shape and set(np.unique(moved)) <= {0, 1}
+
+
+def test_sinogram_blur_is_self_adjoint_and_close_to_the_image_blur():
+    projector = ParallelBeamProjector(image_size=32, n_views=56, pixel_size_mm=2.0, n_subsets=4, device="cpu")
+    factors = torch.rand(6, 56, 32, generator=torch.Generator().manual_seed(0)) + 0.5
+    model = PETSystemModel(projector, factors, None, SinogramBlur((4.5, 5.0), 2.0, 2.0))
+    x, y = torch.rand(6, 32, 32), torch.rand(6, 56, 32)
+    for subset in (None, 1):
+        ys = y if subset is None else y[:, projector.subset_views(subset)]
+        lhs = float((model.A(x, subset) * ys).sum())
+        assert lhs == pytest.approx(float((x * model.A_adjoint(ys, subset)).sum()), rel=1e-5)
+    image_space = PETSystemModel(projector, torch.ones(6, 56, 32), GaussianBlur3d((4.5, 5.0), (2.0, 2.0, 2.0)))
+    sinogram_space = PETSystemModel(projector, torch.ones(6, 56, 32), None, SinogramBlur((4.5, 5.0), 2.0, 2.0))
+    phantom = torch.zeros(6, 32, 32)
+    phantom[2:5, 8:14, 18:24] = 1.0
+    a, b = image_space.A(phantom), sinogram_space.A(phantom)
+    assert float((a - b).abs().max() / a.max()) < 0.05
+
+
+def test_varied_anatomy_draws_in_its_ranges_and_the_default_dataset_keeps_its_settings_hash():
+    model, drawn = varied_tissue_model(np.random.default_rng(0))
+    for key, (lo, hi) in VARIED_ANATOMY.items():
+        assert lo <= drawn[key] <= hi
+    assert model.gyral_deformation_rms_mm == pytest.approx(drawn["gyral_deformation_rms_mm"], abs=1e-3)
+    assert model.ventricle_expansion == pytest.approx(0.3 * drawn["atrophy"], abs=1e-3)
+    settings = SimulationConfig().data_settings()
+    assert not {"anatomy", "scanner", "resolution_space", "count_sampler", "lesions"} & set(settings)
+    with pytest.raises(ConfigValueError, match="setting scanner"):
+        SimulationConfig(scanner="random")
+    with pytest.raises(ConfigValueError, match="setting slices"):
+        SimulationConfig(scanner="randomised", slices=8)
+
+
+def test_cohorts_are_simulated_the_same_with_one_or_two_workers_and_describe_their_draws(tiny_cohorts, tmp_path):
+    folder = tiny_cohorts["generalist-train"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    scanners = [info["scanner"] for info in manifest["subjects"].values()]
+    assert len({s["in_plane_voxel_mm"] for s in scanners}) == len(scanners)  # each subject its own scanner
+    assert all("anatomy_variation" in info for info in manifest["subjects"].values())
+    two = tmp_path / "two_workers"
+    simulate_dataset(two, _tiny_cohort("generalist-train", 2), progress=False, workers=2)
+    for sid in ("sub-001", "sub-002"):  # the counts are the same; OSEM's float sums differ in their last bits
+        for name in ("lesion_mask", "brain_mask", "truth"):
+            rel = f"{sid}/{sid}_{name}.nii.gz"
+            assert file_sha256(two / rel) == file_sha256(folder / rel), rel
+        for name in ("pet_full", "pet_drf20", "pet_drf200"):
+            a, b = (load_ras_volume(f / sid / f"{sid}_{name}.nii.gz") for f in (two, folder))
+            assert float(np.abs(a - b).max()) <= 1e-3 * float(b.max()), name
+    with pytest.raises(ConfigValueError, match="setting workers"):
+        simulate_dataset(tmp_path / "legacy", SimulationConfig(preset="tiny", n_subjects=2), workers=2)
+
+
+def test_simulate_script_takes_a_cohort_and_lets_options_override_it():
+    simulate = load_script("simulate")
+    args = simulate.build_parser().parse_args(["--cohort", "new-anatomy", "--subjects", "3", "--preset", "tiny"])
+    config = simulate.config_from_args(args)
+    assert (config.anatomy, config.lesions, config.count_sampler, config.seed) == ("varied", "mix", "inverse_cdf", 2000)
+    assert (config.n_subjects, config.preset) == (3, "tiny")
+    plain = simulate.config_from_args(simulate.build_parser().parse_args(["--output-dir", "x"]))
+    assert plain == SimulationConfig()
+    with pytest.raises(ConfigValueError, match="setting cohort"):
+        simulate.config_from_args(simulate.build_parser().parse_args(["--cohort", "nope"]))
+
+
+def test_dose_sampling_keeps_each_pair_matched_and_codes_the_dose():
+    volume = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(1, 2, 3, 4) + 1
+    item = {"image_drf20": volume * 2, "image_drf200": volume * 5, "label": volume.clone(), "subject": "s"}
+    item = DoseLevelScalesd([20, 200])(item)
+    sampler = RandDoseLeveld([20, 200])
+    sampler.set_random_state(0)
+    seen = set()
+    for _ in range(20):
+        out = sampler(item)
+        seen.add(out["drf"])
+        scale = item[f"image_drf{out['drf']:g}_scale"]
+        torch.testing.assert_close(out["image"], item[f"image_drf{out['drf']:g}"] / scale)
+        torch.testing.assert_close(out["label"], item["label"] / scale)
+        assert not any(k.startswith("image_drf") for k in out)
+    assert seen == {20.0, 200.0}
+    coded = DoseCoded()(dict(out))
+    assert coded["dose"].shape == out["image"].shape
+    assert float(coded["dose"].mean()) == pytest.approx(dose_code(out["drf"]))
+    assert dose_code(200) == pytest.approx(1.0) and dose_code(1) == 0.0
+    with pytest.raises(ConfigValueError, match="needs its DRF"):
+        DoseCoded()({"image": volume})
+    with pytest.raises(ConfigValueError, match="setting drf"):
+        dose_code(0.5)
+
+
+def test_an_untrained_dose_conditioned_network_is_the_plain_one_and_training_can_use_the_dose():
+    torch.manual_seed(0)
+    plain = ResidualUNet2p5D(base_features=4)
+    conditioned = ResidualUNet2p5D(base_features=4, extra_channels=1, dose_conditioning=True)
+    conditioned.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.rand(2, 3, 32, 32)
+    codes = torch.full((2, 1, 32, 32), 0.7)
+    torch.testing.assert_close(conditioned(torch.cat([x, codes], 1)), plain(x))
+    torch.nn.init.normal_(conditioned.film.mlp[2].weight)
+    low, high = conditioned(torch.cat([x, codes * 0], 1)), conditioned(torch.cat([x, codes], 1))
+    assert not torch.allclose(low, high)
+    with pytest.raises(ValueError, match="dose_conditioning"):
+        ResidualUNet2p5D(dose_conditioning=True)
+
+
+def test_uptake_weighted_l1_counts_errors_in_hot_regions_more():
+    target = torch.full((1, 1, 8, 8), 0.5)
+    target[..., :2, :2] = 1.5  # a hot spot
+    hot_error, cold_error = target.clone(), target.clone()
+    hot_error[..., 0, 0] += 0.1
+    cold_error[..., 7, 7] += 0.1
+    loss = UptakeWeightedL1Loss(weight=4.0)
+    assert float(loss(hot_error, target)) > 2 * float(loss(cold_error, target))
+    plain = UptakeWeightedL1Loss(weight=0.0)
+    assert float(plain(cold_error, target)) == pytest.approx(float(torch.nn.L1Loss()(cold_error, target)))
+    assert isinstance(image_loss("uptake-l1", uptake_weight=2.0), UptakeWeightedL1Loss)
+
+
+def test_cohort_split_refuses_a_test_set_that_is_in_the_training_data(tiny_cohorts):
+    datalist = str(tiny_cohorts["generalist-train"] / "datalist.json")
+    split = cohort_split(
+        datalist, num_val=1, val_drfs=(20.0, 200.0), test_datalists=[str(tiny_cohorts["new-anatomy"] / "datalist.json")]
+    )
+    assert len(split["train"]) == 3 and [i["drf"] for i in split["val"]] == [20.0, 200.0]
+    with pytest.raises(InputDataError, match="fold isolation"):
+        cohort_split(datalist, num_val=1, test_datalists=[datalist])
+
+
+def test_generalist_profile_trains_dose_conditioned_and_is_evaluated_against_every_target(
+    tiny_cohorts, tiny_dataset, tmp_path
+):
+    train = tiny_cohorts["generalist-train"]
+    overrides = tiny_overrides(train, tmp_path / "run", num_val_subjects=1, val_interval=1)
+    overrides["tracking#tracking_uri"] = default_tracking_uri(tmp_path)  # never the repository's runs/generalist store
+    overrides.update(
+        {
+            "datalist_file": str(train / "datalist.json"),
+            "test_datalists": [str(tiny_dataset / "datalist.json"), str(tiny_cohorts["new-anatomy"] / "datalist.json")],
+            "train_drfs": [4, 20, 200],
+            "val_drfs": [20, 200],
+        }
+    )
+    proc = run_bundle("training", ["configs/train.json", "configs/profiles/generalist.json"], overrides)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert (checkpoints / "best.pt").is_file()
+    settings = json.loads((checkpoints / "manifest.json").read_text())["settings"]
+    assert settings["dose_conditioning"] == "True" and "200" in settings["train_drfs"]
+    evaluate = load_script("evaluate_generalist")
+    out = tmp_path / "report"
+    args = ["--run", f"conditioned={checkpoints}", "--paper-datalist", str(tiny_dataset / "datalist.json")]
+    args += ["--new-anatomy-datalist", str(tiny_cohorts["new-anatomy"] / "datalist.json")]
+    args += ["--tuning-datalist", str(train / "datalist.json"), "--tuning-subjects", "2", "--drf", "20", "200"]
+    assert evaluate.main([*args, "--out", str(out), "--no-progress"]) == 0
+    report = (out / "README.md").read_text()
+    assert "## Targets: conditioned" in report and "never worse than the input" in report
+    assert "new-anatomy margin" in report and "## The new-anatomy cohort" in report
+    records = json.loads((out / "results.json").read_text())["records"]
+    subjects = {r["subject"] for r in records}
+    assert len(subjects) == len(load_datalist(tiny_dataset / "datalist.json")) + 2
+    assert {r["method"] for r in records} == {"low dose", "gaussian", "conditioned"}
+
+
+def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_estimates_it(
+    tiny_cohorts, tiny_dataset, tmp_path
+):
+    import shutil
+
+    train = tiny_cohorts["generalist-train"]
+    run = tmp_path / "run"
+    overrides = tiny_overrides(train, run, num_val_subjects=1, val_interval=1, train_drfs=[4, 20, 200])
+    overrides.update({"datalist_file": str(train / "datalist.json"), "test_datalists": [], "val_drfs": [20]})
+    overrides["tracking#tracking_uri"] = default_tracking_uri(tmp_path)
+    assert run_bundle("training", ["configs/train.json", "configs/profiles/generalist.json"], overrides).returncode == 0
+    evaluate = load_script("evaluate_generalist")
+    report = tmp_path / "report"
+    args = ["--run", f"conditioned={run / 'checkpoints'}", "--paper-datalist", str(tiny_dataset / "datalist.json")]
+    args += ["--new-anatomy-datalist", "", "--tuning-datalist", str(train / "datalist.json"), "--tuning-subjects", "2"]
+    assert evaluate.main([*args, "--drf", "20", "200", "--estimated-drf", "--out", str(report), "--no-progress"]) == 0
+    results = json.loads((report / "results.json").read_text())
+    assert results["drf_estimator"]["slope"] > 0
+    assert "conditioned, estimated DRF" in {r["method"] for r in results["records"]}
+    models, meta = tmp_path / "models", tmp_path / "metadata.json"
+    models.mkdir()
+    shutil.copy(REPO_ROOT / "configs" / "metadata.json", meta)
+    release = load_script("release")
+    assert release.main(["--generalist-run", str(run), "--report", str(report / "results.json"),
+                         "--models-dir", str(models), "--meta-file", str(meta)]) == 0  # fmt: skip
+    provenance = json.loads((models / "model_provenance.json").read_text())
+    assert provenance["dose_conditioning"] and provenance["drf_estimator"] and provenance["trained_noise_level"]
+    assert json.loads(meta.read_text())["network_data_format"]["inputs"]["image"]["num_channels"] == 4
+    studies = tmp_path / "in"
+    studies.mkdir()
+    shutil.copy(tiny_dataset / "sub-002" / "sub-002_pet_drf20.nii.gz", studies / "study.nii.gz")
+    settings = {
+        "bundle_root": str(REPO_ROOT),
+        "ckpt_path": str(models / "model.pt"),
+        "provenance_file": str(models / "model_provenance.json"),
+        "input_dir": str(studies),
+        "progress": False,
+        "precision": "fp32",
+        "training_spacing": [4.0, 4.0, 4.0],
+        "network_def#base_features": 4,
+    }
+    for name, extra in (("given", {"drf": 20}), ("estimated", {"drf": "auto"})):
+        proc = run_bundle("run", ["configs/inference.json"], {**settings, "output_dir": str(tmp_path / name), **extra})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (tmp_path / name / "study_denoised.nii.gz").is_file()
+        assert ("(drf setting)" if name == "given" else "(estimated from the image") in proc.stderr + proc.stdout
+    for drf in (0.5, None):
+        extra = {} if drf is None else {"drf": drf}
+        bad = run_bundle("run", ["configs/inference.json"], {**settings, "output_dir": str(tmp_path / "bad"), **extra})
+        assert bad.returncode != 0 and "setting drf" in bad.stderr + bad.stdout
