@@ -63,17 +63,26 @@ def conv_flops_per_slice(net: torch.nn.Module, in_channels: int, size: tuple[int
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or ""
+    """CPU model and kind (AMX, AVX-512 BF16 or AVX2: what decides the speed and, for the simulator, the numbers),
+    cores, torch and its threads, and the GPU."""
+    cpu, flags = platform.processor() or "", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
-                if line.startswith("model name"):
+                if line.startswith("model name") and not flags:
                     cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
                     break
     except OSError:
         pass
+    kind = next((name for flag, name in CPU_KINDS if flag in flags), "")
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    cpu = f"{cpu} ({kind})" if kind else cpu
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+
+
+CPU_KINDS = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx2", "AVX2"))
 
 
 def benchmark_volume(
