@@ -18,36 +18,29 @@ from typing import Any
 import torch
 
 from ..errors import ConfigValueError
-from ..io import read_json
 from ..metrics.dose_estimation import estimate_drf
 from ..transforms.dose import dose_code
+from .noise_check import provenance_of
 
 __all__ = ["DoseInput", "recorded_drf_estimator", "shipped_dose_conditioning"]
 
 logger = logging.getLogger(__name__)
 
 
-def recorded_drf_estimator(provenance_file: str | Path) -> dict[str, Any] | None:
-    """The DRF estimator recorded for the shipped weights, or None."""
-    path = Path(provenance_file)
-    return read_json(path, "model provenance").get("drf_estimator") if path.is_file() else None
+def recorded_drf_estimator(provenance_file: str | Path, ckpt_path: str | Path) -> dict[str, Any] | None:
+    """The DRF estimator recorded for the weights at `ckpt_path`, or None."""
+    return (provenance_of(provenance_file, ckpt_path) or {}).get("drf_estimator")
 
 
 def shipped_dose_conditioning(provenance_file: str | Path, ckpt_path: str | Path) -> bool:
     """Whether the weights at `ckpt_path` are a dose-conditioned model, as their provenance records it (False for
     weights the provenance does not describe: a user's checkpoint; set dose_conditioning then)."""
-    from ..io import file_sha256
-
-    provenance, ckpt = Path(provenance_file), Path(ckpt_path)
-    if not provenance.is_file() or not ckpt.is_file():
-        return False
-    record = read_json(provenance, "model provenance")
-    return bool(record.get("dose_conditioning")) and record.get("sha256") == file_sha256(ckpt)
+    return bool((provenance_of(provenance_file, ckpt_path) or {}).get("dose_conditioning"))
 
 
 class DoseInput:
-    """Called with a study's name and its preprocessed (1, X, Y, Z) image: returns the (1, X, Y, Z) dose-code map
-    and records the DRF used and its source in `used` ({name: (drf, 'drf setting' | 'estimated')})."""
+    """Called with a study's name and its preprocessed (1, X, Y, Z) image: returns the (1, X, Y, Z) dose-code map,
+    logging the DRF used and where it came from."""
 
     def __init__(self, drf: float | str | None = None, estimator: dict[str, Any] | None = None) -> None:
         self.estimate = drf == "auto"
@@ -61,7 +54,6 @@ class DoseInput:
             dose_code(drf)  # validated now: a one-line error for --drf 0.5
         self.drf = None if self.estimate or drf is None else float(drf)
         self.estimator = estimator
-        self.used: dict[str, tuple[float, str]] = {}
 
     def check(self) -> None:
         """Refuse (one line) a run without a DRF, before any study is read."""
@@ -75,10 +67,9 @@ class DoseInput:
         volume = torch.as_tensor(image)
         self.check()
         if self.drf is not None:
-            drf, source = self.drf, "drf setting"
-            logger.info("study %s: DRF %.3g (%s)", name, drf, source)
+            drf = self.drf
+            logger.info("study %s: DRF %.3g (drf setting)", name, drf)
         else:
-            drf, source = estimate_drf(volume[0].float().cpu().numpy(), self.estimator), "estimated"
+            drf = estimate_drf(volume[0].float().cpu().numpy(), self.estimator)
             logger.warning("study %s: DRF %.3g (estimated from the image; unreliable, give --drf)", name, drf)
-        self.used[name] = (drf, source)
         return torch.full_like(volume[:1], dose_code(drf))

@@ -19,7 +19,7 @@ import numpy as np
 from ..io import file_sha256, load_ras_volume, read_json
 from ..metrics.noise import estimate_noise_level
 
-__all__ = ["TOLERANCE", "NoiseLevelCheck", "trained_noise_level", "trained_noise_range"]
+__all__ = ["TOLERANCE", "NoiseLevelCheck", "provenance_of", "trained_noise_level", "trained_noise_range"]
 
 logger = logging.getLogger(__name__)
 TOLERANCE = (0.8, 1.25)
@@ -36,15 +36,21 @@ def trained_noise_level(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def trained_noise_range(provenance_file: str | Path, ckpt_path: str | Path) -> tuple[float, float] | None:
-    """(min, max) recorded for these weights, or None when the weights have no such record (a user's checkpoint)."""
+def provenance_of(provenance_file: str | Path, ckpt_path: str | Path) -> dict[str, Any] | None:
+    """The provenance record of the weights at `ckpt_path`, or None when the file does not describe these weights
+    (its sha256 differs: a user's checkpoint) or either file is missing."""
     provenance, ckpt = Path(provenance_file), Path(ckpt_path)
     if not provenance.is_file() or not ckpt.is_file():
         return None
     record = read_json(provenance, "model provenance")
-    level = record.get("trained_noise_level")
-    if not level or record.get("sha256") != file_sha256(ckpt):
-        logger.info("no trained noise range recorded for %s: the noise-level check is off", ckpt)
+    return record if record.get("sha256") == file_sha256(ckpt) else None
+
+
+def trained_noise_range(provenance_file: str | Path, ckpt_path: str | Path) -> tuple[float, float] | None:
+    """(min, max) recorded for these weights, or None when the weights have no such record (a user's checkpoint)."""
+    level = (provenance_of(provenance_file, ckpt_path) or {}).get("trained_noise_level")
+    if not level:
+        logger.info("no trained noise range recorded for %s: the noise-level check is off", ckpt_path)
         return None
     return float(level["min"]), float(level["max"])
 

@@ -55,10 +55,11 @@ def evaluate_test_sets(
     ({name: datalist}) at every DRF; each record's `subject` is '<set>/<subject>' and `test_set` names its set."""
     from tqdm.auto import tqdm
 
+    kinds_of = {path: lesion_kinds(path) for path in test_sets.values()}
     jobs = [(name, path, item) for name, path in test_sets.items() for item in load_datalist(path)]
     records = []
     for name, path, item in tqdm(jobs, desc="evaluating", unit="subject", disable=not progress):
-        kinds = lesion_kinds(path).get(item["subject"])
+        kinds = kinds_of[path].get(item["subject"])
         references = SubjectReferences(item)
         subject = f"{name}/{item['subject']}"
         for drf in drfs:
