@@ -1,5 +1,5 @@
-"""Training losses: L1 (the paper's choice), L2, SSIM, MS-SSIM and an uptake-weighted L1 that protects hot regions,
-selectable by name from the config."""
+"""Training losses: L1 (the paper's choice), L2, SSIM, MS-SSIM, an uptake-weighted L1 that protects hot regions and a
+lesion-weighted L1 that protects the simulated lesions, selectable by name from the config."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from monai.metrics.regression import compute_ms_ssim
 
 from .errors import ConfigValueError
 
-__all__ = ["LOSSES", "MultiScaleSSIMLoss", "UptakeWeightedL1Loss", "image_loss"]
+__all__ = ["LOSSES", "LesionWeightedL1Loss", "MultiScaleSSIMLoss", "UptakeWeightedL1Loss", "image_loss"]
 
-LOSSES = ("l1", "l2", "ssim", "ms-ssim", "uptake-l1")
+LOSSES = ("l1", "l2", "ssim", "ms-ssim", "uptake-l1", "lesion-l1")
 # Wang et al. (2003) scale weights; the first three are used for patches too small for five scales
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -68,11 +68,28 @@ class UptakeWeightedL1Loss(nn.Module):
         return (weights * (pred.float() - target.float()).abs()).sum() / weights.sum()
 
 
+class LesionWeightedL1Loss(nn.Module):
+    """L1 weighted per voxel by the label's second channel (`transforms.LesionLossWeightd`: 1 + weight on and around
+    each lesion, 1 elsewhere), normalised by the weights' sum; the first channel is the full-dose target."""
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.shape[1] != pred.shape[1] + 1:
+            raise ConfigValueError(
+                f"loss lesion-l1: the label needs the loss weights as one extra channel (got {target.shape[1]} "
+                f"channels for a {pred.shape[1]}-channel output); the profile's lesion weighting is not enabled"
+            )
+        channels = pred.shape[1]
+        weights = target[:, channels:].float()
+        error = (pred.float() - target[:, :channels].float()).abs()
+        return (weights * error).sum() / (weights.sum() * channels)
+
+
 def image_loss(
     name: str = "l1", data_range: float = 1.0, deep_supervision: bool = False, uptake_weight: float = 4.0
 ) -> nn.Module:
-    """The training loss by name: 'l1', 'l2', 'ssim' (MONAI SSIMLoss), 'ms-ssim' or 'uptake-l1'
-    (`UptakeWeightedL1Loss` with `uptake_weight`).
+    """The training loss by name: 'l1', 'l2', 'ssim' (MONAI SSIMLoss), 'ms-ssim', 'uptake-l1'
+    (`UptakeWeightedL1Loss` with `uptake_weight`) or 'lesion-l1' (`LesionWeightedL1Loss`: the label carries the
+    weights).
 
     Images are normalised so that the low-dose 99.5th percentile is 1, hence `data_range` 1.
     `deep_supervision` wraps the loss for networks that return one output per stage (AC-Net).
@@ -88,6 +105,8 @@ def image_loss(
         loss = MultiScaleSSIMLoss(data_range=data_range)
     elif key == "uptake-l1":
         loss = UptakeWeightedL1Loss(weight=uptake_weight)
+    elif key == "lesion-l1":
+        loss = LesionWeightedL1Loss()
     else:
         raise ConfigValueError(f"setting loss_name: expected one of {list(LOSSES)}, got {name!r}")
     return DeepSupervisionLoss(loss, weight_mode="same") if deep_supervision else loss

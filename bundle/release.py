@@ -1,15 +1,18 @@
-"""Ship a cross-validated model: copy one fold's selected checkpoint to `models/`, record where it came from,
-and write the cross-validation results into `configs/metadata.json` (`eval_metrics`)."""
+"""Ship a model: one cross-validation fold's or a generalist run's selected checkpoint as `models/model.pt`, with where
+it came from (`model_provenance.json`), its test results in `configs/metadata.json` (`eval_metrics`) and fresh
+exports; everything is read and checked first, then published as one transaction (`publish.publish_release`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from .deploy.study_denoiser import network_overrides
 from .errors import InputDataError
-from .io import file_sha256, read_json, write_json
+from .io import file_sha256, read_json
 from .loocv import summarise
-from .weights import load_checkpoint, network_state, save_weights
+from .publish import publish_release
+from .weights import load_checkpoint, network_state
 
 __all__ = ["archive_shipped", "cv_eval_metrics", "ship_fold_checkpoint", "ship_generalist"]
 
@@ -45,11 +48,14 @@ def ship_fold_checkpoint(
     meta_file: str | Path = "configs/metadata.json",
     command: str = "",
     overwrite: bool = False,
+    exports: bool = False,
+    keep_previous: str | Path | None = None,
 ) -> dict[str, Any]:
     """Ship fold `fold`'s model-selected weights as `models/model.pt` and update the metadata; returns the record.
 
     `model.pt` is a plain state dict, as model-zoo bundles ship it (`monai.bundle.load` and `ckpt_export` read it
-    without `key_in_ckpt`); the checkpoint's epoch and validation metric go to `model_provenance.json`.
+    without `key_in_ckpt`); the checkpoint's epoch and validation metric go to `model_provenance.json`. Everything is
+    read and checked before anything is written, and the files are published together (`publish_release`).
     """
     folder = Path(loocv_dir)
     result = read_json(folder / f"fold{fold}" / "result.json", f"fold {fold} result")
@@ -57,15 +63,15 @@ def ship_fold_checkpoint(
     if not source.is_file():
         raise InputDataError(f"--fold {fold}: {source} not found (the fold has no selected checkpoint)")
     config = read_json(folder / f"fold{fold}" / "config.json", f"fold {fold} config")
-    target = Path(models_dir) / "model.pt"
+    for key in ("test_subject", "metrics"):
+        if key not in result:
+            raise InputDataError(f"fold {fold} result {folder / f'fold{fold}' / 'result.json'}: no '{key}'")
     checkpoint = load_checkpoint(source)
-    save_weights(network_state(checkpoint), target, overwrite=overwrite)
     metrics = cv_eval_metrics(folder)
     noise_level = _trained_noise_level(config, result.get("training_subjects") or [])
     record = {
-        "weights": str(target),
-        "sha256": file_sha256(target),
         "source": str(source),
+        "source_sha256": file_sha256(source),
         "checkpoint": {k: v for k, v in checkpoint.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "fold": fold,
         "test_subject": result["test_subject"],
@@ -78,12 +84,13 @@ def ship_fold_checkpoint(
         "cross_validation": metrics,
         "trained_noise_level": noise_level,
     }
-    write_json(record, Path(models_dir) / "model_provenance.json", overwrite=True)
     meta = read_json(meta_file, "metadata file")
     meta["eval_metrics"] = {k: v for k, v in metrics.items() if k != "protocol"}  # the zoo expects numbers only
     meta["eval_protocol"] = metrics["protocol"]
-    write_json(meta, meta_file, overwrite=True)
-    return record
+    export_overrides = network_overrides(config) if exports else None
+    return publish_release(
+        models_dir, meta_file, network_state(checkpoint), record, meta, export_overrides, overwrite, keep_previous
+    )
 
 
 def _trained_noise_level(config: dict[str, Any], subjects: list[str]) -> dict[str, Any] | None:
@@ -108,11 +115,14 @@ def ship_generalist(
     meta_file: str | Path = "configs/metadata.json",
     command: str = "",
     overwrite: bool = False,
+    exports: bool = True,
+    keep_previous: str | Path | None = None,
 ) -> dict[str, Any]:
     """Ship a generalist run's model-selected weights (`checkpoints/best.pt`) as `models/model.pt`, with a provenance
-    that names its training cohort, settings, test results (`report_file`: `evaluate_generalist.py`'s results.json),
-    the noise-level range it was trained on (every dose level) and, for a dose-conditioned model, the DRF estimator
-    used when a study comes without its DRF."""
+    that names its training cohort, settings, test results (`report_file`: `evaluate_generalist.py`'s results.json,
+    which must name the sha256 of these very weights), the noise-level range it was trained on (every dose level)
+    and, for a dose-conditioned model, the DRF estimator; with fresh TorchScript and ONNX exports, all published
+    together (`publish_release`). Nothing is written before everything is read and checked."""
     from .data import at_dose, dose_levels, load_datalist
     from .deploy.noise_check import trained_noise_level
 
@@ -121,25 +131,20 @@ def ship_generalist(
     if not source.is_file():
         raise InputDataError(f"--generalist-run {run_dir}: {source} not found (the run has no selected checkpoint)")
     manifest = read_json(folder / "manifest.json", "checkpoint manifest")
-    report = read_json(report_file, "generalist report")
     settings = manifest.get("settings", {})
-    name = next((n for n, path in report.get("runs", {}).items() if Path(path).resolve() == folder.resolve()), None)
-    if name is None:
-        raise InputDataError(f"--report {report_file}: does not evaluate {folder}; run evaluate_generalist.py on it")
+    source_sha = file_sha256(source)
+    name, report = _checked_report(report_file, folder, source_sha)
     datalist = settings.get("datalist_file")
     items = load_datalist(datalist)
     levels = dose_levels(items)
     noise = trained_noise_level([i for drf in levels for i in at_dose(items, drf)])
     noise["subjects"] = sorted({i["subject"] for i in items})
-    target = Path(models_dir) / "model.pt"
     checkpoint = load_checkpoint(source)
-    save_weights(network_state(checkpoint), target, overwrite=overwrite)
     conditioned = str(settings.get("dose_conditioning")) == "True"
     record = {
-        "weights": str(target),
-        "sha256": file_sha256(target),
         "model": "generalist",
         "source": str(source),
+        "source_sha256": source_sha,
         "checkpoint": {k: v for k, v in checkpoint.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
         "dose_conditioning": conditioned,
         "training_datalist": datalist,
@@ -152,12 +157,13 @@ def ship_generalist(
         "drf_estimator": report.get("drf_estimator") if conditioned else None,
         "command": command,
     }
-    write_json(record, Path(models_dir) / "model_provenance.json", overwrite=True)
     meta = read_json(meta_file, "metadata file")
     meta["eval_metrics"] = {k: v for k, v in record["test_summary"].items() if isinstance(v, (int, float))}
+    test_sets = sorted({r["test_set"] for r in report["records"]} - {"paper"})
     meta["eval_protocol"] = (
-        "generalist model: trained on the generalist-train cohort at DRF 2-200, tested on the paper's 9 subjects and "
-        "the new-anatomy cohort (docs/generalist/README.md); mean PSNR inside the brain mask"
+        "generalist model: trained on the generalist-train cohort at DRF 2-200, tested on the paper's 9 subjects"
+        + "".join(f" and the {name} cohort" for name in test_sets)
+        + f" ({Path(report_file).parent}/README.md); mean PSNR inside the brain mask"
     )
     image = meta["network_data_format"]["inputs"]["image"]
     image["num_channels"] = 4 if conditioned else 3
@@ -167,8 +173,33 @@ def ship_generalist(
         "2": "low-dose PET, slice z+1",
         **({"3": "dose code log(DRF)/log(200), constant"} if conditioned else {}),
     }
-    write_json(meta, meta_file, overwrite=True)
-    return record
+    export_overrides = dict(network_overrides(settings), dose_conditioning=conditioned) if exports else None
+    return publish_release(
+        models_dir, meta_file, network_state(checkpoint), record, meta, export_overrides, overwrite, keep_previous
+    )
+
+
+def _checked_report(report_file: str | Path, checkpoints: Path, weights_sha256: str) -> tuple[str, dict[str, Any]]:
+    """(the run's name in the report, the report), refusing a report that does not describe these weights."""
+    report = read_json(report_file, "generalist report")
+    if not isinstance(report, dict) or not isinstance(report.get("records"), list) or not report["records"]:
+        raise InputDataError(f"--report {report_file}: no evaluation records; run evaluate_generalist.py on the run")
+    name = next(
+        (n for n, path in (report.get("runs") or {}).items() if Path(path).resolve() == checkpoints.resolve()), None
+    )
+    if name is None:
+        raise InputDataError(
+            f"--report {report_file}: does not evaluate {checkpoints}; run evaluate_generalist.py on it"
+        )
+    measured = (report.get("weights_sha256") or {}).get(name)
+    if measured != weights_sha256:
+        raise InputDataError(
+            f"--report {report_file}: measured weights with sha256 {str(measured)[:12]}..., not "
+            f"{checkpoints / 'best.pt'} ({weights_sha256[:12]}...); evaluate these weights again"
+        )
+    if not any(r.get("method") == name and r.get("test_set") == "paper" for r in report["records"]):
+        raise InputDataError(f"--report {report_file}: holds no paper-subject records of '{name}'")
+    return name, report
 
 
 def _generalist_summary(records: list[dict[str, Any]], method: str) -> dict[str, float]:

@@ -17,6 +17,8 @@ from .io import atomic_path, file_sha256, read_json
 
 __all__ = [
     "PROVENANCE_FILE",
+    "SHIPPED_MODELS_DIR",
+    "is_shipped_path",
     "load_checkpoint",
     "load_network_weights",
     "network_state",
@@ -58,19 +60,43 @@ def verify_shipped_file(path: str | os.PathLike) -> bool:
     Raises:
         InputDataError: the file differs from the sha256 recorded for it (changed or corrupted), naming both files.
     """
+    from .release_transaction import JOURNAL_NAME, recover
+
     p = Path(path)
+    if (p.parent / JOURNAL_NAME).is_file():
+        recover(p.parent)  # a release killed after its commit point: finish it before reading any of its files
+        logger.warning("%s: finished an interrupted release before loading", p.parent)
     provenance = p.parent / PROVENANCE_FILE
+    shipped = is_shipped_path(p)
     if not provenance.is_file():
-        logger.info("%s: no %s beside it; loading it as your own checkpoint (not verified)", p, PROVENANCE_FILE)
+        if shipped:
+            raise InputDataError(
+                f"{p}: the shipped model's provenance {provenance} is missing, so its weights cannot be checked; restore "
+                "it (git checkout models/), or load your own checkpoint from another folder"
+            )
+        _said_once(p, f"{p}: no {PROVENANCE_FILE} beside it; loading it as your own checkpoint (not verified)")
         return False
     record = read_json(provenance, "model provenance")
+    if not isinstance(record, dict):
+        raise InputDataError(f"model provenance {provenance}: expected a JSON object, got {type(record).__name__}")
     recorded = dict(record.get("exports", {}))
     if Path(str(record.get("weights", ""))).name and record.get("sha256"):
         recorded[Path(str(record["weights"])).name] = record["sha256"]
     expected = recorded.get(p.name)
     if expected is None:
-        logger.info("%s: not recorded in %s; loading it as your own checkpoint (not verified)", p, provenance)
+        if shipped:
+            raise InputDataError(f"{p}: the shipped model file is not recorded in {provenance}; re-run the release")
+        _said_once(p, f"{p}: not recorded in {provenance}; loading it as your own checkpoint (not verified)")
         return False
+    if isinstance(expected, dict):  # an export: its sha256 and the sha256 of the weights it was made from
+        source = expected.get("weights_sha256")
+        if source is not None and source != record.get("sha256"):
+            raise InputDataError(
+                f"{p}: exported from other weights (sha256 {str(source)[:12]}...) than the shipped "
+                f"{Path(str(record.get('weights', 'model.pt'))).name} ({str(record.get('sha256'))[:12]}...): a stale "
+                "export; run scripts/export.py --overwrite"
+            )
+        expected = expected.get("sha256")
     actual = file_sha256(p)
     if actual != expected:
         raise InputDataError(
@@ -78,6 +104,23 @@ def verify_shipped_file(path: str | os.PathLike) -> bool:
             "was changed or corrupted; restore it, or give your own checkpoint another name or folder"
         )
     return True
+
+
+SHIPPED_NAMES = ("model.pt", "model.ts", "model.onnx")
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+def is_shipped_path(path: str | os.PathLike) -> bool:
+    """Whether `path` is one of the bundle's own model files (`models/` or `models/variants/<name>/` of this bundle,
+    named model.pt, model.ts or model.onnx), whose provenance must be there."""
+    p = Path(path).resolve()
+    models = SHIPPED_MODELS_DIR.resolve()
+    return p.name in SHIPPED_NAMES and (p.parent == models or p.parent.parent == models / "variants")
+
+
+def _said_once(path: Path, message: str) -> None:
+    """Say it once per load (a run loads its weights once), as a warning."""
+    logger.warning(message)
 
 
 def network_state(obj: dict[str, Any], key: str | None = "network") -> dict[str, Any]:
@@ -91,11 +134,12 @@ def network_state(obj: dict[str, Any], key: str | None = "network") -> dict[str,
 
 
 def load_network_weights(
-    network: torch.nn.Module, path: str | os.PathLike, key: str | None = "network"
+    network: torch.nn.Module, path: str | os.PathLike, key: str | None = "network", verify: bool = True
 ) -> torch.nn.Module:
     """Load weights into `network`, refusing (one line) shipped weights that differ from their recorded sha256 and a
     checkpoint of another architecture."""
-    verify_shipped_file(path)
+    if verify:
+        verify_shipped_file(path)
     state = network_state(load_checkpoint(path), key)
     own = network.state_dict()
     missing = [k for k in own if k not in state]

@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""Evaluate trained generalist runs at every dose level of the test sets (the paper's 9 subjects and the new-anatomy
-cohort) against the input and a Gaussian tuned per DRF on the training cohort; writes OUT/README.md (targets, per-DRF,
-lesion and paired tables) and OUT/results.json (every record).
+"""Evaluate trained generalist runs at every dose level of the test sets (the paper's 9 subjects, the new-anatomy
+cohort and, when simulated, the new-scanners cohort on the 2 mm grid and on its own grids) through the shipped
+inference path, against the input, a Gaussian tuned leave-one-out on each test set (the targets' reference) and one
+tuned per DRF on the training cohort; writes OUT/README.md (targets, per-DRF, lesion and paired tables) and
+OUT/results.json (every record).
 
     python scripts/evaluate_generalist.py --run conditioned=runs/generalist/conditioned-l1/checkpoints --out docs/generalist
 """
@@ -19,32 +21,61 @@ from bundle.command_line import OneLineArgumentParser
 from bundle.errors import ConfigValueError, cli_errors
 from bundle.simulation.presets import DOSE_CHAIN
 
+OUTPUT_VARIANTS = {
+    "resampled": {"native_grid_correction": False},  # bundle 0.2.0's output
+    "all-detail": {"detail_drf": None},  # the correction on the untouched input, w = 1
+}
+
 
 def build_parser() -> OneLineArgumentParser:
     p = OneLineArgumentParser(prog="evaluate_generalist.py", description=__doc__.splitlines()[0])
-    p.add_argument("--run", nargs="+", required=True, help="NAME=CHECKPOINTS_DIR of each trained run (first: proposed)")
+    p.add_argument(
+        "--run",
+        nargs="+",
+        required=True,
+        help="NAME=SOURCE of each trained network (first: proposed); SOURCE is a training run's checkpoints folder or a "
+        "released weights file with its provenance beside it (models/model.pt)",
+    )
     p.add_argument("--paper-datalist", default="data/simulated_quick/datalist.json")
     p.add_argument("--new-anatomy-datalist", default="data/cohorts/new_anatomy/datalist.json")
-    p.add_argument("--tuning-datalist", default="data/cohorts/generalist_train/datalist.json")
+    p.add_argument(
+        "--new-scanners-datalist",
+        default="data/cohorts/new_scanners/datalist.json",
+        help="a further test set, used when the file exists (python scripts/simulate.py --cohort new-scanners)",
+    )
+    p.add_argument(
+        "--new-scanners-native-datalist",
+        default="data/cohorts/new_scanners_native/datalist.json",
+        help="the new-scanners subjects on their own grids (off the training grid), used when the file exists "
+        "(python scripts/simulate.py --cohort new-scanners-native)",
+    )
+    p.add_argument(
+        "--tuning-datalist",
+        default="data/cohorts/generalist_train/datalist.json",
+        help="training cohort the second Gaussian is tuned on ('' for none)",
+    )
     p.add_argument("--tuning-subjects", default="12", help="training-cohort subjects the Gaussian is tuned on")
+    p.add_argument(
+        "--output-variants",
+        nargs="*",
+        default=[],
+        choices=sorted(OUTPUT_VARIANTS),
+        help="also run the proposed (first) network with another output on the study's grid: 'resampled' (bundle "
+        "0.2.0: the prediction resampled back), 'all-detail' (the correction added to the untouched input, every "
+        "sub-grid detail kept)",
+    )
     p.add_argument("--drf", nargs="+", default=[f"{d:g}" for d in DOSE_CHAIN], help="dose levels (default 2-200)")
     p.add_argument(
         "--estimated-drf",
         action="store_true",
-        help="also run each dose-conditioned network on the DRF estimated from the image (fitted on the tuning "
-        "subjects) instead of the true one",
+        help="also run the proposed (first) network, when it is dose-conditioned, on the DRF estimated from the image "
+        "(fitted on the tuning subjects) instead of the true one",
     )
     p.add_argument("--out", default="docs/generalist", help="report folder (README.md and results.json rewritten)")
     p.add_argument(
         "--from-results",
         action="store_true",
-        help="rebuild OUT/README.md from OUT/results.json without evaluating again (e.g. to add --reference-records)",
-    )
-    p.add_argument(
-        "--reference-records",
-        default=None,
-        help="a paper report's results.json (docs/results/results.json): its leave-one-out-tuned Gaussian on the paper "
-        "subjects is added as a stricter reference where it was scored on the same data",
+        help="rebuild OUT/README.md from OUT/results.json without evaluating again",
     )
     p.add_argument("--command", default=None, help="the command line to print in the report (default: this one)")
     p.add_argument("--no-progress", action="store_true")
@@ -56,9 +87,31 @@ def _runs(specs: Sequence[str]) -> dict[str, str]:
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
-            raise ConfigValueError(f"setting run: expected NAME=CHECKPOINTS_DIR, got {spec!r}")
+            raise ConfigValueError(f"setting run: expected NAME=CHECKPOINTS_DIR or NAME=WEIGHTS_FILE, got {spec!r}")
         out[name] = path
     return out
+
+
+def _refuse_overlap(name: str, settings: dict, test_sets: dict[str, str]) -> None:
+    """Refuse (one line) to give test metrics to a run whose training data hold a test subject (by name within one
+    dataset, or by content: `data.folds.assert_fold_isolation`)."""
+    from bundle.data import load_datalist
+    from bundle.data.folds import assert_fold_isolation
+    from bundle.errors import InputDataError
+
+    datalist = str(settings.get("datalist_file") or "")
+    if not datalist or not Path(datalist).is_file():
+        return
+    train = load_datalist(datalist)
+    for test_set, path in test_sets.items():
+        tests = [dict(item, subject=f"{test_set}:{item['subject']}") for item in load_datalist(path)]
+        same = Path(path).resolve() == Path(datalist).resolve()
+        try:
+            if same:
+                raise InputDataError(f"fold isolation: the test set {test_set} is the training datalist {datalist}")
+            assert_fold_isolation(train, [], tests)
+        except InputDataError as exc:
+            raise InputDataError(f"run '{name}': {exc}; it cannot be tested on {path}") from None
 
 
 @cli_errors
@@ -66,9 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     from bundle.benchmark.measure import machine_description
     from bundle.generalist import TrainedDenoiser, evaluate_test_sets, tuned_gaussians
-    from bundle.generalist.report import REFERENCE, report_lines, same_data_reference
+    from bundle.generalist.report import REFERENCE, report_lines
     from bundle.generalist.study import GAUSSIAN, INPUT, fit_cohort_drf_estimator
-    from bundle.io import ensure_writable_dir, read_json, write_json, write_text
+    from bundle.io import ensure_writable_dir, file_sha256, load_ras_volume, read_json, write_json, write_text
     from bundle.metrics.dose_estimation import estimate_drf
 
     runs = _runs(args.run)
@@ -78,40 +131,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = read_json(out / "results.json", "generalist results")
         records, gaussians, estimator = results["records"], results["gaussian"], results.get("drf_estimator")
         methods, seconds = (
-            list(dict.fromkeys(r["method"] for r in records if r["method"] not in (INPUT, GAUSSIAN))),
+            list(dict.fromkeys(r["method"] for r in records if r["method"] not in (INPUT, GAUSSIAN, REFERENCE))),
             results["seconds"],
         )
-        settings, runs = results["settings"], results["runs"]
+        settings, runs, weights = results["settings"], results["runs"], results.get("weights_sha256", {})
     else:
         start = time.perf_counter()
         denoisers = {name: TrainedDenoiser(path) for name, path in runs.items()}
-        tuned = tuned_gaussians(args.tuning_datalist, drfs, int(args.tuning_subjects))
+        tuned = tuned_gaussians(args.tuning_datalist, drfs, int(args.tuning_subjects)) if args.tuning_datalist else {}
         gaussians = {f"{d:g}": g.params for d, g in tuned.items()}
         calls = dict(denoisers)
+        name, path = next(iter(runs.items()))
+        for variant in args.output_variants:
+            calls[f"{name}, {variant} output"] = TrainedDenoiser(path, overrides=OUTPUT_VARIANTS[variant])
         estimator = None
         if args.estimated_drf:
             estimator = fit_cohort_drf_estimator(args.tuning_datalist, drfs, int(args.tuning_subjects))
-            for name, denoiser in denoisers.items():
-                if denoiser.dose_conditioned:
-                    calls[f"{name}, estimated DRF"] = lambda low, drf, d=denoiser: d(low, estimate_drf(low, estimator))
+            name, denoiser = next(iter(denoisers.items()))
+            if denoiser.dose_conditioned:
+                top = denoiser.denoiser.dose_input.trained_range[1]  # as inference lowers an image DRF to the top
+                calls[f"{name}, estimated DRF"] = lambda path, drf, d=denoiser, top=top: d(
+                    path, min(estimate_drf(load_ras_volume(path), estimator), top)
+                )
         test_sets = {"paper": args.paper_datalist}
-        if args.new_anatomy_datalist and Path(args.new_anatomy_datalist).is_file():
-            test_sets["new-anatomy"] = args.new_anatomy_datalist
+        for test_set, datalist in (
+            ("new-anatomy", args.new_anatomy_datalist),
+            ("new-scanners", args.new_scanners_datalist),
+            ("new-scanners-native", args.new_scanners_native_datalist),
+        ):
+            if datalist and Path(datalist).is_file():
+                test_sets[test_set] = datalist
+        for name, denoiser in denoisers.items():
+            _refuse_overlap(name, denoiser.settings, test_sets)
         records = evaluate_test_sets(test_sets, drfs, calls, tuned, progress=not args.no_progress)
         methods, seconds = list(calls), time.perf_counter() - start
         settings = {n: d.settings for n, d in denoisers.items()}
+        weights = {n: file_sha256(d.weights_file) for n, d in denoisers.items()}
     shown = list(records)
-    if args.reference_records:
-        shown += same_data_reference(records, read_json(args.reference_records, "paper results")["records"])
     command = args.command or "python scripts/evaluate_generalist.py " + " ".join(argv or sys.argv[1:])
     names = {INPUT: "input", GAUSSIAN: "Gaussian", **{n: n for n in methods}}
     header = [
-        "# The generalist model: every dose level, lesions, new anatomy",
+        "# The generalist model: every dose level, lesions, new anatomy and scanners",
         "",
         f"Generated by `{command}` ({seconds / 60:.1f} min on {machine_description()}). Runs: "
         + ", ".join(f"{n} = `{p}`" for n, p in runs.items())
-        + f". Gaussian tuned at each DRF on the first {args.tuning_subjects} subjects of `{args.tuning_datalist}`: "
-        + ", ".join(f"DRF {d} {g}" for d, g in gaussians.items())
+        + (
+            f". Gaussian tuned at each DRF on the first {args.tuning_subjects} subjects of `{args.tuning_datalist}`: "
+            + ", ".join(f"DRF {d} {g}" for d, g in gaussians.items())
+            if gaussians
+            else ". No training-cohort Gaussian"
+        )
         + ".",
         "",
     ]
@@ -123,11 +192,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
         ]
     if any(r["method"] == REFERENCE for r in shown):
-        names[REFERENCE] = "Gaussian (LOO on the paper subjects)"
+        names[REFERENCE] = "Gaussian (LOO on the test set)"
         header += [
-            f"`{REFERENCE}`: the Gaussian tuned leave-one-out on the paper subjects themselves, from "
-            f"`{args.reference_records}` (the same data, checked record by record): a stricter reference than the "
-            "training cohort's, whose protocols (post-filters, voxel sizes) differ from the paper subjects'.",
+            f"`{REFERENCE}`, the targets' reference: for each test subject, the 3D Gaussian (in-plane and axial FWHM "
+            "0-10 / 0-8 mm, 0 = no filtering) tuned at each DRF on the other subjects of its own test set, so on the "
+            "protocol it is applied to; the Gaussian tuned on the training cohort (`gaussian`) is shown beside it.",
+            "",
+        ]
+    if args.output_variants:
+        header += [
+            "Output variants of the first network, which differ only on test sets off the 2 mm grid "
+            "(new-scanners-native): `, resampled output` is bundle 0.2.0's (the prediction resampled from the 2 mm "
+            "grid back to the study's); `, all-detail output` adds the resampled correction to the untouched input; "
+            "the default keeps the input's sub-grid detail with the fitted Wiener gain (bundle/transforms/native_grid.py).",
             "",
         ]
     lines = report_lines(shown, list(methods), next(iter(runs)), drfs, header, names)
@@ -135,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command,
         "runs": runs,
         "settings": settings,
+        "weights_sha256": weights,
         "gaussian": gaussians,
         "drf_estimator": estimator,
         "cpu": machine_description(),

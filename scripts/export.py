@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Write models/model.ts (TorchScript) and models/model.onnx from models/model.pt."""
+"""Write models/model.ts (TorchScript) and models/model.onnx from models/model.pt, checked against eager PyTorch and
+recorded (with the sha256 of the weights they came from) in the weights' provenance, published together."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root,
 
 from bundle.command_line import OneLineArgumentParser
 from bundle.errors import cli_errors
-
-TOLERANCE = 1e-5  # max |export - eager| relative to the output's range
+from bundle.publish import EXPORT_TOLERANCE as TOLERANCE  # noqa: E402 - max |export - eager| / output range
 
 
 def build_parser() -> OneLineArgumentParser:
@@ -30,32 +30,14 @@ def build_parser() -> OneLineArgumentParser:
 @cli_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
-    from bundle.deploy.export import (
-        check_exports,
-        export_onnx,
-        export_torchscript,
-        load_inference_network,
-        record_exports,
-    )
-    from bundle.errors import InputDataError
+    from bundle.publish import publish_exports
 
-    net = load_inference_network(args.config_file, args.ckpt)
-    in_channels = net.in_channels
-    ts = (
-        export_torchscript(net, args.torchscript, args.meta_file, args.config_file, args.overwrite)
-        if "torchscript" in args.formats
-        else None
-    )
-    onnx = export_onnx(net, args.onnx, in_channels, overwrite=args.overwrite) if "onnx" in args.formats else None
-    diffs = check_exports(net, in_channels, ts, onnx)
-    for name, value in diffs.items():
-        print(f"{name}: max |export - eager| / range = {value:.2e} (tolerance {TOLERANCE:.0e})")
-    bad = {k: v for k, v in diffs.items() if v >= TOLERANCE}
-    if bad:
-        raise InputDataError(f"export: {sorted(bad)} differ from eager PyTorch beyond {TOLERANCE:.0e}")
-    recorded = record_exports(args.ckpt, [Path(p) for p in (ts, onnx) if p is not None])
-    if recorded is not None:
-        print(f"sha256 of the exports recorded in {recorded}")
+    targets = {"torchscript": args.torchscript, "onnx": args.onnx}
+    targets = {k: v for k, v in targets.items() if k in args.formats}
+    entries = publish_exports(args.ckpt, targets, args.config_file, args.meta_file, overwrite=args.overwrite)
+    for name, entry in entries.items():
+        print(f"{name}: sha256 {entry['sha256'][:12]}..., made from weights {entry['weights_sha256'][:12]}...")
+    print(f"checked against eager PyTorch (max |export - eager| / range < {TOLERANCE:.0e}); published together")
     return 0
 
 

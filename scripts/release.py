@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Ship trained weights as the bundle's model: one fold of a cross-validation, or a generalist run.
 
-    python scripts/release.py --loocv-dir runs/loocv-cpu-default --fold 0 --overwrite && python scripts/export.py --overwrite
+    python scripts/release.py --loocv-dir runs/loocv-cpu-default --fold 0 --overwrite
     python scripts/release.py --generalist-run runs/generalist/conditioned-l1 --report docs/generalist/results.json \
-        --keep-previous models/variants/paper_loocv --overwrite && python scripts/export.py --overwrite
+        --keep-previous models/variants/paper_loocv --overwrite
 
-Copies the selected checkpoint (best validation PSNR) to models/model.pt, writes its provenance to
-models/model_provenance.json and its test results into configs/metadata.json (eval_metrics). `--keep-previous DIR`
-first copies the weights being replaced (with their exports and provenance) into DIR.
+Checks the run, its checkpoint and (for a generalist run) the report, which must name the sha256 of the weights it
+measured; then writes the selected checkpoint (best validation PSNR) as models/model.pt, fresh TorchScript and ONNX
+exports, the provenance (models/model_provenance.json) and the test results in configs/metadata.json
+(eval_metrics), published together: an interrupted release leaves the old model or the new one, never a mix.
+`--keep-previous DIR` first copies the release being replaced (weights, exports, provenance) into DIR.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--models-dir", default="models")
     p.add_argument("--meta-file", default="configs/metadata.json")
     p.add_argument("--overwrite", action="store_true", help="replace an existing models/model.pt")
+    p.add_argument(
+        "--no-exports",
+        action="store_true",
+        help="ship without model.ts and model.onnx (those of an earlier release are then refused by every backend)",
+    )
     return p
 
 
@@ -41,16 +48,13 @@ def build_parser() -> OneLineArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     from bundle.errors import ConfigValueError
-    from bundle.release import archive_shipped, ship_fold_checkpoint, ship_generalist
+    from bundle.release import ship_fold_checkpoint, ship_generalist
 
     if (args.loocv_dir is None) == (args.generalist_run is None):
         raise ConfigValueError(
             "setting loocv_dir / generalist_run: give exactly one of --loocv-dir and --generalist-run"
         )
     argv_text = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    if args.keep_previous:
-        kept = archive_shipped(args.models_dir, args.keep_previous, overwrite=args.overwrite)
-        print(f"kept the previous weights in {args.keep_previous}: {', '.join(p.name for p in kept)}")
     command = f"python scripts/release.py {argv_text}"
     if args.generalist_run:
         ship, source, summary = ship_generalist, args.generalist_run, "test_summary"
@@ -59,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ship, source, summary = ship_fold_checkpoint, args.loocv_dir, "cross_validation"
         extra = {"fold": args.fold}
     record = ship(source, **extra, models_dir=args.models_dir, meta_file=args.meta_file, command=command,
-                  overwrite=args.overwrite)  # fmt: skip
+                  overwrite=args.overwrite, exports=not args.no_exports,
+                  keep_previous=args.keep_previous)  # fmt: skip
+    if args.keep_previous:
+        print(f"kept the previous release in {args.keep_previous}")
     print(json.dumps(record[summary], indent=1))
     print(f"shipped {record['source']} -> {record['weights']} (sha256 {record['sha256'][:12]}...)")
     return 0

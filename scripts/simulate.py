@@ -19,6 +19,7 @@ from bundle.simulation.presets import (
     PRESETS,
     RESOLUTION_SPACES,
     SCANNERS,
+    STORAGE_GRIDS,
     ReconstructionSettings,
     SimulationConfig,
 )
@@ -77,6 +78,13 @@ def build_parser() -> OneLineArgumentParser:
         "integrals, as a detector response is (about twice as fast on fine grids)",
     )
     p.add_argument(
+        "--grid",
+        default=None,
+        choices=list(STORAGE_GRIDS),
+        help="preset: a randomised scanner's volumes resampled onto the preset's grid (default); native: kept on each "
+        "subject's own drawn grid (a test set off the training grid)",
+    )
+    p.add_argument(
         "--count-spread", default=None, help="subjects' count levels vary within x(1 -/+ this) (default 0.12)"
     )
     p.add_argument("--seed", default=None, help="random seed (default 0)")
@@ -126,7 +134,7 @@ def _given_settings(args) -> dict:
         given["count_spread"] = _number("count_spread", args.count_spread)
     if args.counts is not None:
         given["counts_full_dose"] = _number("counts", args.counts)
-    for name in ("preset", "lesions", "count_sampler", "anatomy", "scanner", "resolution_space"):
+    for name in ("preset", "lesions", "count_sampler", "anatomy", "scanner", "resolution_space", "grid"):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     return given

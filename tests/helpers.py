@@ -85,3 +85,36 @@ def tiny_inference_settings(checkpoint: Path, **extra: Any) -> dict[str, Any]:
     }
     out.update(extra)
     return out
+
+
+def in_process_inference(checkpoint: Path, **defaults: Any):
+    """A function running the inference config in-process on the tiny test network (`defaults` and then each call's
+    overrides on top of `tiny_inference_settings`); it returns the exit code (the summary is printed)."""
+    from monai.bundle import ConfigWorkflow
+
+    def run(input_dir: Path, output_dir: Path, **overrides: Any) -> int:
+        settings = tiny_inference_settings(checkpoint, input_dir=str(input_dir), output_dir=str(output_dir))
+        settings.update({**defaults, **overrides})
+        config = str(REPO_ROOT / "configs" / "inference.json")
+        wf = ConfigWorkflow(config_file=config, workflow_type=None, logging_file=False, **settings)
+        wf.initialize()
+        try:
+            wf.run()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+
+    return run
+
+
+def user_error_line(fn) -> str:
+    """The one-line message of the bundle error that `fn()` raises (asserting there is one, on one line)."""
+    import pytest
+
+    from bundle.errors import user_error_message
+
+    with pytest.raises(BaseException) as info:
+        fn()
+    message = user_error_message(info.value)
+    assert message is not None and "\n" not in message, repr(info.value)
+    return message

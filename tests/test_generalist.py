@@ -13,8 +13,9 @@ from helpers import REPO_ROOT, load_script, run_bundle, tiny_overrides
 
 from bundle.data import cohort_split, load_datalist
 from bundle.errors import ConfigValueError, InputDataError
+from bundle.generalist import TrainedDenoiser
 from bundle.io import file_sha256, load_ras_volume
-from bundle.losses import UptakeWeightedL1Loss, image_loss
+from bundle.losses import LesionWeightedL1Loss, UptakeWeightedL1Loss, image_loss
 from bundle.mlflow_tracking import default_tracking_uri
 from bundle.networks import ResidualUNet2p5D
 from bundle.simulation import SimulationConfig, simulate_dataset
@@ -23,7 +24,15 @@ from bundle.simulation.phantom import VARIED_ANATOMY, varied_tissue_model
 from bundle.simulation.presets import PRESETS
 from bundle.simulation.projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel, SinogramBlur
 from bundle.simulation.scanner_draw import SCANNER_RANGES, draw_scanner, native_geometry, resample_to_grid
-from bundle.transforms import DoseCoded, DoseLevelScalesd, RandDoseLeveld, dose_code
+from bundle.transforms import (
+    AppendLossWeightd,
+    DoseCoded,
+    DoseLevelScalesd,
+    LesionLossWeightd,
+    RandDoseLeveld,
+    dose_code,
+    lesion_loss_weight,
+)
 
 TINY_COHORT = {"preset": "tiny", "drfs": (4.0, 20.0, 200.0), "device": "cpu"}
 
@@ -183,6 +192,42 @@ def test_uptake_weighted_l1_counts_errors_in_hot_regions_more():
     assert isinstance(image_loss("uptake-l1", uptake_weight=2.0), UptakeWeightedL1Loss)
 
 
+def test_lesion_weights_cover_each_lesion_and_its_margin_and_ride_unscaled_on_the_label():
+    lesions = np.zeros((9, 9, 9), dtype=np.uint8)
+    lesions[4, 4, 4] = 3
+    weights = lesion_loss_weight(lesions, (2.0, 2.0, 2.0), weight=5.0, margin_mm=4.0)
+    assert weights[4, 4, 4] == 6.0 and weights[4, 4, 6] == 6.0 and weights[4, 4, 7] == 1.0  # 4 mm = 2 voxels
+    assert weights[4, 6, 6] == 1.0  # 5.7 mm away on the diagonal
+    assert np.array_equal(lesion_loss_weight(lesions * 0, (2.0,) * 3, 5.0, 4.0), np.ones((9, 9, 9)))
+    full = torch.rand(1, 9, 9, 9) + 1.0
+    item = {"subject": "s", "image_drf4": full * 0.9, "image_drf4_scale": 2.0, "label": full, "lesion": lesions[None]}
+    item = LesionLossWeightd(weight=5.0, margin_mm=4.0)(item)
+    assert "lesion" not in item and item["loss_weight"].shape == (1, 9, 9, 9)
+    item = AppendLossWeightd()(RandDoseLeveld([4])(item))
+    assert item["label"].shape == (2, 9, 9, 9) and "loss_weight" not in item
+    torch.testing.assert_close(item["label"][0], full[0] / 2.0)
+    assert float(item["label"][1, 4, 4, 4]) == 6.0  # the weights are not divided by the dose level's scale
+    with pytest.raises(InputDataError, match="lesion"):
+        LesionLossWeightd()({"subject": "s", "label": full})
+
+
+def test_lesion_weighted_l1_counts_lesion_errors_more_and_is_plain_l1_with_unit_weights():
+    target = torch.full((1, 1, 8, 8), 0.5)
+    weights = torch.ones_like(target)
+    weights[..., :2, :2] = 6.0  # a lesion
+    label = torch.cat([target, weights], 1)
+    in_lesion, outside = target.clone(), target.clone()
+    in_lesion[..., 0, 0] += 0.1
+    outside[..., 7, 7] += 0.1
+    loss = image_loss("lesion-l1")
+    assert isinstance(loss, LesionWeightedL1Loss)
+    assert float(loss(in_lesion, label)) == pytest.approx(6 * float(loss(outside, label)))
+    unit = torch.cat([target, torch.ones_like(target)], 1)
+    assert float(loss(outside, unit)) == pytest.approx(float(torch.nn.L1Loss()(outside, target)))
+    with pytest.raises(ConfigValueError, match="lesion-l1"):
+        loss(outside, target)
+
+
 def test_cohort_split_refuses_a_test_set_that_is_in_the_training_data(tiny_cohorts):
     datalist = str(tiny_cohorts["generalist-train"] / "datalist.json")
     split = cohort_split(
@@ -215,17 +260,34 @@ def test_generalist_profile_trains_dose_conditioned_and_is_evaluated_against_eve
     assert settings["dose_conditioning"] == "True" and "200" in settings["train_drfs"]
     evaluate = load_script("evaluate_generalist")
     out = tmp_path / "report"
-    args = ["--run", f"conditioned={checkpoints}", "--paper-datalist", str(tiny_dataset / "datalist.json")]
-    args += ["--new-anatomy-datalist", str(tiny_cohorts["new-anatomy"] / "datalist.json")]
+    args = ["--run", f"conditioned={checkpoints}", f"again={checkpoints}"]  # a second run: the side-by-side table
+    args += ["--paper-datalist", str(tiny_dataset / "datalist.json")]
+    new_anatomy = str(tiny_cohorts["new-anatomy"] / "datalist.json")
+    # the new-anatomy subjects stand in for a new-scanners cohort too: the third test set's plumbing, not its data
+    args += ["--new-anatomy-datalist", new_anatomy, "--new-scanners-datalist", new_anatomy]
+    args += ["--new-scanners-native-datalist", ""]  # never the repository's data/ cohorts
     args += ["--tuning-datalist", str(train / "datalist.json"), "--tuning-subjects", "2", "--drf", "20", "200"]
     assert evaluate.main([*args, "--out", str(out), "--no-progress"]) == 0
     report = (out / "README.md").read_text()
     assert "## Targets: conditioned" in report and "never worse than the input" in report
     assert "new-anatomy margin" in report and "## The new-anatomy cohort" in report
+    assert "new-scanners margin within 0.3 dB of the paper subjects' (not an issue target)" in report
+    assert "## The new-scanners cohort" in report
+    side_by_side = report.split("## Every run side by side")[1].split("\n## ")[0]
+    rows = {
+        line.split(" | ")[1]: line.split(" | ")[2:] for line in side_by_side.splitlines() if line.startswith("| 200 |")
+    }
+    loo = "Gaussian (LOO on the test set)"  # the reference: tuned on the test set's other subjects
+    assert set(rows) == {"input", loo, "conditioned", "again"}
+    assert rows["conditioned"] == rows["again"]  # the same network twice
+    assert rows[loo][0] == "reference" and rows["input"][0].startswith("-")  # the input is below the Gaussian
+    test_subjects = len(load_datalist(tiny_dataset / "datalist.json")) + 2 + 2
+    assert f"/{test_subjects}; smallest gain" in report  # "never worse" counts every subject of every test set
     records = json.loads((out / "results.json").read_text())["records"]
-    subjects = {r["subject"] for r in records}
-    assert len(subjects) == len(load_datalist(tiny_dataset / "datalist.json")) + 2
-    assert {r["method"] for r in records} == {"low dose", "gaussian", "conditioned"}
+    assert len({r["subject"] for r in records}) == test_subjects
+    assert {r["method"] for r in records} == {"low dose", "gaussian", "gaussian-loo", "conditioned", "again"}
+    loo_params = {(r["subject"], r["drf"]): r["params"] for r in records if r["method"] == "gaussian-loo"}
+    assert len(loo_params) == 2 * test_subjects and all("fwhm_mm" in p for p in loo_params.values())
 
 
 def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_estimates_it(
@@ -237,12 +299,16 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
     run = tmp_path / "run"
     overrides = tiny_overrides(train, run, num_val_subjects=1, val_interval=1, train_drfs=[4, 20, 200])
     overrides.update({"datalist_file": str(train / "datalist.json"), "test_datalists": [], "val_drfs": [20]})
-    overrides["tracking#tracking_uri"] = default_tracking_uri(tmp_path)
-    assert run_bundle("training", ["configs/train.json", "configs/profiles/generalist.json"], overrides).returncode == 0
+    overrides.update({"tracking#tracking_uri": default_tracking_uri(tmp_path), "loss_name": "lesion-l1"})
+    proc = run_bundle("training", ["configs/train.json", "configs/profiles/generalist.json"], overrides)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    settings = json.loads((run / "checkpoints" / "manifest.json").read_text())["settings"]
+    assert settings["loss"] == "lesion-l1" and settings["lesion_weight"] == "5.0"
     evaluate = load_script("evaluate_generalist")
     report = tmp_path / "report"
     args = ["--run", f"conditioned={run / 'checkpoints'}", "--paper-datalist", str(tiny_dataset / "datalist.json")]
-    args += ["--new-anatomy-datalist", "", "--tuning-datalist", str(train / "datalist.json"), "--tuning-subjects", "2"]
+    args += ["--new-anatomy-datalist", "", "--new-scanners-datalist", "", "--new-scanners-native-datalist", ""]
+    args += ["--tuning-datalist", str(train / "datalist.json"), "--tuning-subjects", "2"]
     assert evaluate.main([*args, "--drf", "20", "200", "--estimated-drf", "--out", str(report), "--no-progress"]) == 0
     results = json.loads((report / "results.json").read_text())
     assert results["drf_estimator"]["slope"] > 0
@@ -255,6 +321,18 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
                          "--models-dir", str(models), "--meta-file", str(meta)]) == 0  # fmt: skip
     provenance = json.loads((models / "model_provenance.json").read_text())
     assert provenance["dose_conditioning"] and provenance["drf_estimator"] and provenance["trained_noise_level"]
+    volume = tiny_dataset / "sub-002" / "sub-002_pet_drf20.nii.gz"
+    released = TrainedDenoiser(models / "model.pt", precision="fp32")
+    trained = TrainedDenoiser(run / "checkpoints", precision="fp32")
+    assert np.array_equal(released(volume, 20.0), trained(volume, 20.0))  # the released file evaluates as its run
+    tampered = tmp_path / "tampered" / "model.pt"
+    tampered.parent.mkdir()
+    shutil.copy(models / "model.pt", tampered)
+    shutil.copy(models / "model_provenance.json", tampered.parent / "model_provenance.json")
+    with tampered.open("ab") as handle:
+        handle.write(b"0")
+    with pytest.raises(InputDataError, match="records no training settings for this file's sha256"):
+        TrainedDenoiser(tampered)
     assert json.loads(meta.read_text())["network_data_format"]["inputs"]["image"]["num_channels"] == 4
     studies = tmp_path / "in"
     studies.mkdir()

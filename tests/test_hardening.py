@@ -21,7 +21,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, run_script, tiny_inference_settings, tiny_overrides
+from helpers import (
+    REPO_ROOT,
+    in_process_inference,
+    run_script,
+    tiny_inference_settings,
+    tiny_overrides,
+    user_error_line,
+)
 from monai.bundle import ConfigWorkflow
 
 from bundle.deploy.synthetic_dicom import write_pet_series
@@ -31,12 +38,7 @@ TRAIN = str(REPO_ROOT / "configs" / "train.json")
 INFERENCE = str(REPO_ROOT / "configs" / "inference.json")
 
 
-def _user_error(fn: Callable[[], Any]) -> str:
-    with pytest.raises(BaseException) as info:
-        fn()
-    message = user_error_message(info.value)
-    assert message is not None and "\n" not in message, repr(info.value)
-    return message
+_user_error = user_error_line
 
 
 def _volume(tiny_dataset: Path, subject: str = "sub-002") -> tuple[np.ndarray, np.ndarray]:
@@ -55,16 +57,7 @@ def _inference(checkpoint: Path, input_dir: Path, output_dir: Path, **overrides:
 @pytest.fixture(scope="module")
 def infer(tiny_trained):
     """Run the inference config in-process; returns its exit code (the summary is printed)."""
-
-    def run(input_dir: Path, output_dir: Path, **overrides: Any) -> int:
-        wf = _inference(tiny_trained / "checkpoints" / "model.pt", input_dir, output_dir, **overrides)
-        try:
-            wf.run()
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        return 0
-
-    return run
+    return in_process_inference(tiny_trained / "checkpoints" / "model.pt")
 
 
 # -- 1. a study's outputs appear together or not at all ------------------------------------------------------

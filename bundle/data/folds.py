@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import InputDataError
 from .datalist import load_datalist
 from .fingerprint import DUPLICATE_CORRELATION, fingerprint, similarity
+from .rigid_similarity import RIGID_DUPLICATE_CORRELATION, coarse_fingerprint, rigid_similarity
 
 __all__ = ["loocv_split", "assert_fold_isolation"]
 
@@ -15,7 +16,8 @@ def assert_fold_isolation(
     train: list[dict], val: list[dict], test: list[dict], keys: tuple[str, ...] = ("image", "label")
 ) -> None:
     """Refuse a fold whose test subject is in the training or validation data: by name, or by content, as an exact
-    or near copy (a few voxels changed, other units, flipped or transposed; `fingerprint`)."""
+    or near copy (a few voxels changed, other units, flipped or transposed; `fingerprint`), or moved by a few voxels
+    or turned by a few degrees (`rigid_similarity`)."""
     test_names = {item["subject"] for item in test}
     for role, items in (("training", train), ("validation", val)):
         clash = test_names & {item["subject"] for item in items}
@@ -33,6 +35,23 @@ def assert_fold_isolation(
                             f"fold isolation: {role} subject '{item['subject']}' {k} {item[k]} is a copy of test "
                             f"subject '{subject}' {key} {path} (correlation {r:.4f}, up to scale and flips)"
                         )
+    _assert_no_moved_copy(train, val, test)
+
+
+def _assert_no_moved_copy(train: list[dict], val: list[dict], test: list[dict], key: str = "image") -> None:
+    """Refuse a training or validation image that is the test subject's image moved by a few voxels or turned by a
+    few degrees (`rigid_similarity`)."""
+    tests = [(item["subject"], item[key], coarse_fingerprint(item[key])) for item in test if key in item]
+    for role, items in (("training", train), ("validation", val)):
+        for item in (i for i in items if key in i):
+            mine = coarse_fingerprint(item[key])
+            for subject, path, theirs in tests:
+                r = rigid_similarity(theirs, mine)
+                if r >= RIGID_DUPLICATE_CORRELATION:
+                    raise InputDataError(
+                        f"fold isolation: {role} subject '{item['subject']}' {key} {item[key]} is a moved or turned "
+                        f"copy of test subject '{subject}' {path} (correlation {r:.4f} after a rigid alignment)"
+                    )
 
 
 def loocv_split(datalist_file: str, fold: int, num_val: int = 1, check_isolation: bool = True) -> dict[str, Any]:

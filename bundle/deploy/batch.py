@@ -16,7 +16,10 @@ from monai.data import MetaTensor
 from ..errors import InputDataError, one_line, root_cause
 from ..io import ensure_writable_dir
 from ..writers import AtomicNibabelWriter
+from .output_lock import OutputFolderLock
+from .study_denoiser import StudyDenoiser
 from .study_finder import StudyFolder
+from .study_identity import identity_differences, study_identity
 from .study_outputs import StudyOutputs, clean_stale_staging
 
 __all__ = ["BatchInference", "StudyResult", "write_nifti_like"]
@@ -59,8 +62,12 @@ class BatchInference:
         on_study: optional callable(StudyResult) after every study (progress reporting, load measurements).
         noise_check: optional callable(name, image) returning a one-line warning when a study's noise level lies
             outside the trained range (`noise_check.NoiseLevelCheck`); the study is still denoised.
-        dose_input: for a dose-conditioned model, callable(name, image) returning the dose-code channel appended to
-            the network input (`dose_input.DoseInput`); None for a dose-blind model.
+        dose_input: for a dose-conditioned model, callable(name, image, drf, study) returning the dose-code channel
+            appended to the network input (`dose_input.DoseInput`, whose `used` names each study's DRF and source);
+            None for a dose-blind model.
+        run_identity: this run's model sha256, backend, precision and dose setting (`study_identity.run_identity`);
+            with the input's sha256 it is recorded with every study's outputs, and a rerun skips a study only when
+            they all match (otherwise, without overwrite, the study fails naming what differs).
     """
 
     def __init__(
@@ -76,7 +83,8 @@ class BatchInference:
         progress: bool = True,
         on_study: Callable[[StudyResult], None] | None = None,
         noise_check: Callable[[str, Any], str | None] | None = None,
-        dose_input: Callable[[str, Any], torch.Tensor] | None = None,
+        dose_input: Callable[..., torch.Tensor] | None = None,
+        run_identity: dict[str, Any] | None = None,
     ) -> None:
         self.dataset = dataset
         self.inferer = inferer
@@ -90,18 +98,19 @@ class BatchInference:
         self.on_study = on_study
         self.noise_check = noise_check
         self.dose_input = dose_input
+        self.run_identity = run_identity
         self.warnings: dict[str, str] = {}
         self.results: list[StudyResult] = []
 
     def output_path(self, study: dict[str, Any]) -> Path:
         return self.output_dir / f"{study['name']}_denoised.nii.gz"
 
-    def study_outputs(self, study: dict[str, Any]) -> StudyOutputs:
+    def study_outputs(self, study: dict[str, Any], made_by: dict[str, Any] | None = None) -> StudyOutputs:
         """The outputs the study will have: its NIfTI file and, for DICOM input, its DICOM series folder."""
         names = [self.output_path(study).name]
         if study.get("format") == "dicom" and self.dicom_writer is not None:
             names.append(f"{study['name']}_denoised_dicom")
-        return StudyOutputs(self.output_dir, study["name"], names, overwrite=self.overwrite)
+        return StudyOutputs(self.output_dir, study["name"], names, overwrite=self.overwrite, made_by=made_by)
 
     def denoise(self, index: int, staging: Path | None = None) -> list[str]:
         """Denoise study `index` and write its outputs into `staging` (default: the output folder); raises on any
@@ -113,17 +122,8 @@ class BatchInference:
         if warning:
             logger.warning(warning)
             self.warnings[study["name"]] = warning
-        image = data["image"]
-        network_input = torch.as_tensor(image)
-        if self.dose_input is not None:
-            network_input = torch.cat([network_input, self.dose_input(study["name"], image)], dim=0)
-        with torch.no_grad():
-            pred = self.inferer(network_input[None].to(self.device), self.network)[0].cpu()
-        data["pred"] = MetaTensor(pred, meta=dict(image.meta))
-        data = self.postprocessing(data)
-        result = data["pred"]
-        if not bool(torch.isfinite(torch.as_tensor(result)).all()):
-            raise ValueError(f"{study['image']}: the prediction contains NaN or Inf")
+        denoiser = StudyDenoiser(self.inferer, self.postprocessing, self.network, self.device, self.dose_input)
+        result = denoiser(study["name"], data, study=study)
         outputs = [write_nifti_like(result, folder / self.output_path(study).name, overwrite=self.overwrite)]
         if study.get("format") == "dicom" and self.dicom_writer is not None:
             outputs.append(Path(self.dicom_writer(study, result, folder, self.overwrite)))
@@ -146,31 +146,54 @@ class BatchInference:
     def _process(self, index: int, study: dict[str, Any]) -> StudyResult:
         """One study: skipped when its outputs are complete, else denoised into staging and published together."""
         start = time.perf_counter()
-        outputs = self.study_outputs(study)
-        state = outputs.state()
-        if state == "complete" and not self.overwrite:
-            return StudyResult(study["name"], "skipped", 0.0, [], "complete outputs exist (set overwrite to redo)")
-        if state in ("moving", "stale"):
-            logger.warning(
-                "study %s: the outputs of an earlier run are incomplete (%s): denoising it again", study["name"], state
-            )
         try:
+            made_by = None if self.run_identity is None else study_identity(study, self.run_identity)
+            outputs = self.study_outputs(study, made_by)
+            state = outputs.state()
+            if state == "complete" and not self.overwrite:
+                differ = [] if made_by is None else identity_differences(outputs.recorded_identity(), made_by)
+                if not differ:
+                    return StudyResult(
+                        study["name"], "skipped", 0.0, [], "complete outputs exist (set overwrite to redo)"
+                    )
+                return StudyResult(
+                    study["name"],
+                    "failed",
+                    0.0,
+                    [],
+                    f"complete outputs of another run exist: {'; '.join(differ)} differ; set overwrite to redo the "
+                    "study with this run's settings",
+                )
+            if state in ("moving", "stale"):
+                logger.warning(
+                    "study %s: the outputs of an earlier run are incomplete (%s): denoising it again",
+                    study["name"],
+                    state,
+                )
             with outputs.staged() as staging:
                 written = self.denoise(index, staging)
+                used = getattr(self.dose_input, "used", {}).get(study["name"])
+                if used is not None and outputs.made_by is not None:
+                    outputs.made_by = dict(outputs.made_by, dose_used=used)
             return StudyResult(study["name"], "ok", time.perf_counter() - start, written)
         except Exception as exc:  # noqa: BLE001 - one bad study must not stop the batch
             logger.debug("study %s failed", study["name"], exc_info=exc)
             return StudyResult(study["name"], "failed", time.perf_counter() - start, [], one_line(root_cause(exc)))
 
     def run(self) -> list[StudyResult]:
-        """Process every study, print a summary, and exit non-zero when any study failed."""
-        from tqdm.auto import tqdm
-
+        """Process every study, print a summary, and exit non-zero when any study failed; holds the output folder's
+        lock (one writer per folder) throughout."""
         if self.dose_input is not None and hasattr(self.dose_input, "check"):
             self.dose_input.check()  # a dose-conditioned model without a DRF: refused before anything is read
         studies = self.dataset.studies  # the input is checked (and listed) first
         self._check_folders()
         ensure_writable_dir(self.output_dir, "setting output_dir")
+        with OutputFolderLock(self.output_dir):
+            return self._run_locked(studies)
+
+    def _run_locked(self, studies: list[dict[str, Any]]) -> list[StudyResult]:
+        from tqdm.auto import tqdm
+
         for stale in clean_stale_staging(self.output_dir):
             logger.info("removed %s, left by an interrupted run", stale)
         if hasattr(self.network, "eval"):
@@ -207,6 +230,9 @@ class BatchInference:
         ]
         for r in self.results:
             detail = ", ".join(r.outputs) if r.status == "ok" else r.message
+            used = getattr(self.dose_input, "used", {}).get(r.name) if r.status == "ok" else None
+            if used is not None:
+                detail += f" (DRF {used['drf']:g}, {used['source']})"
             if r.name in self.warnings:
                 detail += f" (warning: {self.warnings[r.name]})"
             lines.append(f"  {r.status:7s} {r.name} ({r.seconds:.1f} s): {detail}")

@@ -12,15 +12,28 @@ import torch
 from ..io import atomic_path, read_json
 from ..weights import load_network_weights
 
-__all__ = ["load_inference_network", "export_torchscript", "export_onnx", "relative_max_difference"]
+__all__ = [
+    "check_exports",
+    "export_onnx",
+    "export_record",
+    "export_torchscript",
+    "load_inference_network",
+    "record_exports",
+    "record_provenance_entry",
+    "relative_max_difference",
+]
 
 logger = logging.getLogger(__name__)
 
 
 def load_inference_network(
-    config_file: str = "configs/inference.json", ckpt_path: str | None = None, overrides: dict[str, Any] | None = None
+    config_file: str = "configs/inference.json",
+    ckpt_path: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    verify: bool = True,
 ) -> torch.nn.Module:
-    """The inference config's `network_def` with the checkpoint's weights, in eval mode on CPU."""
+    """The inference config's `network_def` with the checkpoint's weights, in eval mode on CPU (`verify`: check the
+    weights against their provenance; off for a release's staged weights, which have none yet)."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
@@ -30,7 +43,7 @@ def load_inference_network(
         parser["ckpt_path"] = str(ckpt_path)  # the network's form (dose conditioning) follows these weights' provenance
     net = parser.get_parsed_content("network_def")
     path = ckpt_path or parser.get_parsed_content("ckpt_path")
-    return load_network_weights(net, path).eval()
+    return load_network_weights(net, path, verify=verify).eval()
 
 
 def relative_max_difference(reference: torch.Tensor, other: torch.Tensor) -> float:
@@ -106,7 +119,7 @@ def check_exports(
     if onnx_path:
         from .backends import OnnxModel
 
-        onnx = OnnxModel(onnx_path)
+        onnx = OnnxModel(onnx_path, verify=False)  # checked here against eager; its provenance is written after
         out["onnx"] = max(relative_max_difference(e, onnx(x)) for e, x in zip(eager, inputs))
     return out
 
@@ -114,13 +127,40 @@ def check_exports(
 def record_exports(weights: str | Path, exports: list[Path]) -> Path | None:
     """Record the sha256 of exports made from the shipped weights in their provenance (`exports`), so that a changed
     TorchScript or ONNX file is refused on loading like changed weights; None when `weights` is not the shipped file."""
-    from ..io import file_sha256, read_json, write_json
+    from ..io import read_json, write_json
     from ..weights import PROVENANCE_FILE, verify_shipped_file
 
     if not verify_shipped_file(weights):
         return None
     provenance = Path(weights).parent / PROVENANCE_FILE
     record = read_json(provenance, "model provenance")
-    shipped = {Path(e).name: file_sha256(e) for e in exports if Path(e).parent.resolve() == provenance.parent.resolve()}
+    shipped = {
+        Path(e).name: export_record(e, record["sha256"])
+        for e in exports
+        if Path(e).parent.resolve() == provenance.parent.resolve()
+    }
     record["exports"] = dict(record.get("exports", {}), **shipped)
+    return write_json(record, provenance, overwrite=True)
+
+
+def export_record(export: str | Path, weights_sha256: str) -> dict[str, str]:
+    """An export's provenance entry: its own sha256 and that of the weights it was made from (a backend refuses an
+    export whose weights are not the shipped ones: `weights.verify_shipped_file`)."""
+    from ..io import file_sha256
+
+    return {"sha256": file_sha256(export), "weights_sha256": weights_sha256}
+
+
+def record_provenance_entry(weights: str | Path, key: str, value: Any) -> Path:
+    """Add `key: value` to the provenance of the shipped weights at `weights` (refused for weights it does not
+    describe, so that a fit is never recorded for other weights)."""
+    from ..errors import InputDataError
+    from ..io import read_json, write_json
+    from ..weights import PROVENANCE_FILE, verify_shipped_file
+
+    if not verify_shipped_file(weights):
+        raise InputDataError(f"{weights}: not the weights its {PROVENANCE_FILE} describes; nothing recorded")
+    provenance = Path(weights).parent / PROVENANCE_FILE
+    record = read_json(provenance, "model provenance")
+    record[key] = value
     return write_json(record, provenance, overwrite=True)

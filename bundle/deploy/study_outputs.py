@@ -9,7 +9,8 @@ the record is rewritten with status "complete" and each output's sha256. So:
 - a study killed while its outputs were being moved leaves a "moving" record: the next run knows those files are its
   own, incomplete outputs and redoes the study;
 - "skip" means complete: a study is skipped only when its record says "complete" and every output it lists is there
-  with the recorded sha256 (for folders, the sha256 of every file in them);
+  with the recorded sha256 (for folders, the sha256 of every file in them), and the record's `made_by` (input
+  sha256, model sha256, backend, precision, dose setting: `study_identity`) matches the run (checked by the caller);
 - an output under a final name without a record (another program's file, or a bundle before records), or one changed
   since it was written, is never overwritten without the overwrite switch; a complete record whose outputs were
   deleted makes the study run again.
@@ -87,15 +88,24 @@ class StudyOutputs:
         overwrite: replace complete outputs and outputs without a record.
     """
 
-    def __init__(self, output_dir: Path, name: str, outputs: list[str], overwrite: bool = False) -> None:
+    def __init__(
+        self, output_dir: Path, name: str, outputs: list[str], overwrite: bool = False, made_by: dict | None = None
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.name = name
         self.outputs = list(outputs)
         self.overwrite = overwrite
+        self.made_by = made_by  # what made the outputs (`study_identity`), written into the record
         self.record_path = self.output_dir / f"{name}_denoised.json"
 
     def state(self) -> str:
         return output_state(self.record_path)
+
+    def recorded_identity(self) -> dict[str, Any] | None:
+        """What made the outputs on record (None for a record without it, or no record)."""
+        if not self.record_path.is_file():
+            return None
+        return read_json(self.record_path, "study output record").get("made_by")
 
     def check_writable(self) -> None:
         """Refuse to replace a file under a final name unless it is this tool's own: an output of an interrupted run,
@@ -128,6 +138,8 @@ class StudyOutputs:
 
     def _publish(self, staging: Path) -> None:
         record: dict[str, Any] = {"study": self.name, "status": "moving", "outputs": self.outputs}
+        if self.made_by is not None:
+            record["made_by"] = self.made_by
         write_json(record, self.record_path, overwrite=True)
         digests = {}
         for name in self.outputs:

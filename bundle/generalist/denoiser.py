@@ -1,4 +1,4 @@
-"""A trained run's network as a volume-in, volume-out denoiser (the training pipeline's scaling and dose code)."""
+"""A trained run's network as a study-in, volume-out denoiser, through the shipped inference path."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from monai.data import MetaTensor
 
+from ..data import load_datalist
+from ..deploy.noise_check import provenance_of
+from ..deploy.study_denoiser import inference_components, network_overrides
 from ..errors import InputDataError
-from ..inferers import StreamingSliceInferer
 from ..io import read_json
-from ..networks import ResidualUNet2p5D
-from ..transforms.dose import dose_code
-from ..transforms.intensity import percentile_scale
-from ..weights import load_network_weights
 
-__all__ = ["TrainedDenoiser"]
+__all__ = ["TrainedDenoiser", "ras_array", "run_settings"]
 
 
 def _setting(settings: dict[str, Any], name: str, default: Any) -> Any:
@@ -30,45 +29,89 @@ def _setting(settings: dict[str, Any], name: str, default: Any) -> Any:
     return value
 
 
-class TrainedDenoiser:
-    """The network of a training run's `checkpoints/` (its `manifest.json` settings and `best.pt` weights).
+def run_settings(source: str | Path, weights: str = "best.pt") -> tuple[dict[str, Any], Path]:
+    """(training settings, weights file) of `source`: a training run's `checkpoints/` folder (its `manifest.json`
+    and `weights`), or a released weights file such as `models/model.pt` with its `<stem>_provenance.json` beside it
+    recording this file's sha256 (its `training_settings`)."""
+    path = Path(source)
+    if path.is_dir():
+        manifest = path / "manifest.json"
+        if not manifest.is_file():
+            raise InputDataError(f"{path}: no manifest.json; expected a training run's checkpoints folder")
+        return read_json(manifest, "checkpoint manifest").get("settings", {}), path / weights
+    if not path.is_file():
+        raise InputDataError(f"{path}: no such checkpoints folder or weights file")
+    provenance = path.with_name(f"{path.stem}_provenance.json")
+    record = provenance_of(provenance, path)
+    if record is None or "training_settings" not in record:
+        raise InputDataError(
+            f"{path}: {provenance} is missing or records no training settings for this file's sha256; pass a "
+            "training run's checkpoints folder instead"
+        )
+    return record["training_settings"], path
 
-    Called with an (X, Y, Z) volume in any unit and its DRF: divides by the volume's 99.5th percentile, adds the dose
-    code channel when the network is dose-conditioned, infers slice by slice and multiplies back.
+
+def _training_spacing(settings: dict[str, Any]) -> list[float]:
+    """The voxel size (mm) of the run's training data: its datalist's first image, else the default 2 mm grid."""
+    import nibabel as nib
+
+    datalist = Path(str(_setting(settings, "datalist_file", "")))
+    try:
+        first = load_datalist(datalist)[0]["image"]
+        return [float(v) for v in nib.load(str(first)).header.get_zooms()[:3]]
+    except (InputDataError, OSError, IndexError):
+        return [2.0, 2.0, 2.0]
+
+
+class TrainedDenoiser:
+    """A trained network run through the shipped inference path (`configs/inference.json`'s preprocessing, inferer
+    and postprocessing: resampling to the training grid, percentile scaling, dose-code channel, the correction added
+    to the untouched input on the study's own grid), so that what is evaluated is what users get.
+
+    Built from a training run's `checkpoints/` (its `manifest.json` settings and `best.pt` weights) or a released
+    weights file with its provenance (`run_settings`). Called with a study's NIfTI path and its DRF (a number or
+    'auto'), it returns the denoised volume in RAS voxel order (as `io.load_ras_volume` reads the input).
     """
 
-    def __init__(self, checkpoints: str | Path, weights: str = "best.pt", precision: str = "auto") -> None:
-        folder = Path(checkpoints)
-        manifest = folder / "manifest.json"
-        if not manifest.is_file():
-            raise InputDataError(f"{folder}: no manifest.json; expected a training run's checkpoints folder")
-        settings = read_json(manifest, "checkpoint manifest").get("settings", {})
-        extra = list(_setting(settings, "extra_keys", []))
+    def __init__(
+        self,
+        checkpoints: str | Path,
+        weights: str = "best.pt",
+        precision: str = "auto",
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        settings, weights_file = run_settings(checkpoints, weights)
+        extra = [k for k in _setting(settings, "extra_keys", []) if k != "dose"]
+        if extra:
+            raise InputDataError(f"{checkpoints}: a network with extra inputs {extra} has no inference path here")
         self.dose_conditioned = bool(_setting(settings, "dose_conditioning", False))
-        self.num_slices = int(_setting(settings, "num_slices", 3))
-        self.percentile = 99.5
-        network = ResidualUNet2p5D(
-            in_slices=self.num_slices,
-            extra_channels=len(extra),
-            num_poolings=int(_setting(settings, "num_poolings", 3)),
-            convs_per_stage=int(_setting(settings, "convs_per_stage", 2)),
-            base_features=int(_setting(settings, "base_features", 16)),
-            residual=bool(_setting(settings, "residual", True)),
-            concat_skips=bool(_setting(settings, "concat_skips", True)),
-            dose_conditioning=self.dose_conditioned,
-        )
-        self.network = load_network_weights(network, folder / weights).eval()
-        self.inferer = StreamingSliceInferer(self.num_slices, batch_slices=16, precision=precision, channels_last=True)
+        config = {
+            "ckpt_path": str(weights_file),
+            "provenance_file": str(weights_file.with_name(f"{weights_file.stem}_provenance.json")),
+            "dose_conditioning": self.dose_conditioned,
+            "precision": precision,
+            "backend": "torch",
+            "training_spacing": _training_spacing(settings),
+            "device": "cpu",
+            **network_overrides(settings),
+        }
+        config.update(overrides or {})
+        self.preprocessing, self.denoiser = inference_components(config)
         self.settings = settings
+        self.weights_file = weights_file
 
-    def __call__(self, volume: np.ndarray, drf: float | None) -> np.ndarray:
-        scale = percentile_scale(volume, self.percentile)
-        channels = [torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32) / scale)]
-        if self.dose_conditioned:
-            if drf is None:
-                raise InputDataError("a dose-conditioned network needs the study's DRF")
-            channels.append(torch.full_like(channels[0], dose_code(drf)))
-        batch = torch.stack(channels)[None]
-        with torch.no_grad():
-            out = self.inferer(batch, self.network)
-        return np.asarray(out[0, 0].float().numpy() * scale, dtype=np.float32)
+    def __call__(self, study: str | Path, drf: float | str | None) -> np.ndarray:
+        if self.dose_conditioned and drf is None:
+            raise InputDataError(f"{study}: a dose-conditioned network needs the study's DRF")
+        item = self.preprocessing({"image": str(study)})
+        out = self.denoiser(Path(study).name, item, drf if self.dose_conditioned else None)
+        return ras_array(out)
+
+
+def ras_array(image: MetaTensor) -> np.ndarray:
+    """The (X, Y, Z) voxels of a (1, X, Y, Z) MetaTensor in RAS order, as `io.load_ras_volume` orders a file's."""
+    import nibabel as nib
+
+    array = torch.as_tensor(image)[0].float().cpu().numpy()
+    affine = np.asarray(torch.as_tensor(image.affine), dtype=float)
+    return np.ascontiguousarray(nib.as_closest_canonical(nib.Nifti1Image(array, affine)).get_fdata(dtype=np.float32))

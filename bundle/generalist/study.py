@@ -5,18 +5,28 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Mapping, Sequence
 
-from ..baselines.per_fold import tuned_baselines
-from ..baselines.tuning import TunedBaseline
+from ..baselines.per_fold import tune_on, tuned_baselines
+from ..baselines.registry import make_baseline
+from ..baselines.tuning import TunedBaseline, load_cases, score_grid
 from ..data import at_dose, lesion_kinds, load_datalist
 from ..io import load_ras_volume
 from ..paper.scoring import SubjectReferences
 from ..quantification import evaluation_record
 
-__all__ = ["INPUT", "GAUSSIAN", "evaluate_test_sets", "fit_cohort_drf_estimator", "tuned_gaussians"]
+__all__ = [
+    "GAUSSIAN",
+    "INPUT",
+    "LOO_GAUSSIAN",
+    "evaluate_test_sets",
+    "fit_cohort_drf_estimator",
+    "leave_one_out_gaussians",
+    "tuned_gaussians",
+]
 
 logger = logging.getLogger(__name__)
 INPUT, GAUSSIAN = "low dose", "gaussian"
-Denoise = Callable[[Any, float], Any]
+LOO_GAUSSIAN = "gaussian-loo"  # tuned on the test set's own other subjects: the stricter linear reference
+Denoise = Callable[[str, float], Any]  # (low-dose NIfTI path, DRF) -> RAS volume
 
 
 def tuned_gaussians(tuning_datalist: str, drfs: Sequence[float], subjects: int) -> dict[float, TunedBaseline]:
@@ -28,6 +38,22 @@ def tuned_gaussians(tuning_datalist: str, drfs: Sequence[float], subjects: int) 
         out[float(drf)] = tuned_baselines([GAUSSIAN], at_dose(items, float(drf)))[GAUSSIAN]
         logger.info("Gaussian tuned at DRF %g on %d subjects: %s", drf, len(items), out[float(drf)].params)
     return out
+
+
+def leave_one_out_gaussians(items: Sequence[dict[str, Any]], drf: float) -> dict[str, TunedBaseline]:
+    """For each subject of a test set, the 3D Gaussian (grid with 0 mm, no filtering, included) tuned at `drf` on
+    the set's other subjects: the set's own protocol, never the subject itself. {subject: tuned filter}."""
+    method = make_baseline(GAUSSIAN)
+    cases = load_cases(at_dose(items, float(drf)))
+    if len(cases) < 2:
+        return {}
+    scores = score_grid(method, method.default_grid, cases)
+    return {
+        case.subject: TunedBaseline(
+            LOO_GAUSSIAN, method, tune_on(method, scores, [j for j in range(len(cases)) if j != i])
+        )
+        for i, case in enumerate(cases)
+    }
 
 
 def fit_cohort_drf_estimator(datalist: str, drfs: Sequence[float], subjects: int) -> dict[str, Any]:
@@ -51,22 +77,34 @@ def evaluate_test_sets(
     gaussians: Mapping[float, TunedBaseline],
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Evaluation records of the input, the tuned Gaussian and each denoiser, for every subject of every test set
-    ({name: datalist}) at every DRF; each record's `subject` is '<set>/<subject>' and `test_set` names its set."""
+    """Evaluation records of the input, the Gaussian tuned on the training cohort (`gaussians`, by DRF; may be
+    empty), the Gaussian tuned leave-one-out on the test set itself (`LOO_GAUSSIAN`, the targets' reference) and
+    each denoiser ((low-dose path, DRF) -> volume), for every subject of every test set ({name: datalist}) at every
+    DRF; each record's `subject` is '<set>/<subject>' and `test_set` names its set, and the LOO Gaussian's record
+    holds its parameters."""
     from tqdm.auto import tqdm
 
     kinds_of = {path: lesion_kinds(path) for path in test_sets.values()}
-    jobs = [(name, path, item) for name, path in test_sets.items() for item in load_datalist(path)]
+    items_of = {name: load_datalist(path) for name, path in test_sets.items()}
+    loo = {(name, float(d)): leave_one_out_gaussians(items, d) for name, items in items_of.items() for d in drfs}
+    jobs = [(name, test_sets[name], item) for name, items in items_of.items() for item in items]
     records = []
-    for name, path, item in tqdm(jobs, desc="evaluating", unit="subject", disable=not progress):
-        kinds = kinds_of[path].get(item["subject"])
+    for name, datalist, item in tqdm(jobs, desc="evaluating", unit="subject", disable=not progress):
+        kinds = kinds_of[datalist].get(item["subject"])
         references = SubjectReferences(item)
         subject = f"{name}/{item['subject']}"
         for drf in drfs:
-            low = load_ras_volume(at_dose([item], float(drf))[0]["image"])
-            outputs = {INPUT: low, GAUSSIAN: gaussians[float(drf)](low, references.voxel_size_mm)}
-            outputs.update({method: denoise(low, float(drf)) for method, denoise in denoisers.items()})
+            path = at_dose([item], float(drf))[0]["image"]
+            low = load_ras_volume(path)
+            outputs = {INPUT: low}
+            if float(drf) in gaussians:
+                outputs[GAUSSIAN] = gaussians[float(drf)](low, references.voxel_size_mm)
+            if item["subject"] in loo[(name, float(drf))]:
+                outputs[LOO_GAUSSIAN] = loo[(name, float(drf))][item["subject"]](low, references.voxel_size_mm)
+            outputs.update({method: denoise(path, float(drf)) for method, denoise in denoisers.items()})
             for method, image in outputs.items():
-                record = evaluation_record(subject, float(drf), method, references.evaluate(image), kinds)
+                record = dict(evaluation_record(subject, float(drf), method, references.evaluate(image), kinds))
+                if method == LOO_GAUSSIAN:
+                    record["params"] = dict(loo[(name, float(drf))][item["subject"]].params)
                 records.append(dict(record, test_set=name))
     return records

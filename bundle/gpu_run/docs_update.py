@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ConfigValueError, InputDataError
 from ..io import write_text
-from .summary import is_dry_run, load_results, results_markdown
+from .summary import check_run_results, is_dry_run, load_results, results_markdown
 
 __all__ = ["DOCS_TARGETS", "BEGIN", "END", "OWNED_PREFIX", "generated_block", "replace_block", "update_docs"]
 
@@ -54,6 +54,7 @@ def update_docs(out: str | Path, docs_dir: str | Path = "docs", allow_dry_run: b
     if missing:
         raise InputDataError(f"{out}: not a GPU run folder (missing {', '.join(missing)}; see scripts/gpu_run.py)")
     results = load_results(out)
+    check_run_results(results, out)
     if is_dry_run(results) and not allow_dry_run:
         raise ConfigValueError(f"{out}: holds a dry run (tiny settings, not a measurement); pass --allow-dry-run")
     plans = []

@@ -3,13 +3,13 @@ side (`scripts/gpu_report.py`), with the issue's targets judged from the measure
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from ..io import write_text
+from ..errors import InputDataError
+from ..io import read_json, write_text
 
-__all__ = ["load_results", "is_dry_run", "results_markdown", "write_summary", "TARGETS"]
+__all__ = ["check_run_results", "load_results", "is_dry_run", "results_markdown", "write_summary", "TARGETS"]
 
 TARGETS = {
     "cv_minutes": 8.0,  # paper-profile 9-fold CV incl. simulation and evaluation
@@ -22,9 +22,31 @@ TARGETS = {
 
 
 def load_results(out: str | Path) -> dict[str, Any]:
-    """Every JSON file of a GPU run folder, by stem (missing steps are absent)."""
+    """Every JSON file of a GPU run folder, by stem (missing steps are absent); a malformed file is named."""
     out = Path(out)
-    return {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+    return {p.stem: read_json(p, "GPU run result") for p in sorted(out.glob("*.json"))}
+
+
+RUN_FIELDS = {"command": str, "settings": dict, "environment": dict, "steps": dict, "seconds": (int, float)}
+
+
+def check_run_results(results: dict[str, Any], out: str | Path) -> None:
+    """Refuse (one line, naming the file and field) a folder whose run.json lacks what a real run writes: its
+    command, settings, environment, timing and steps, each step with its result file present."""
+    run = results.get("run")
+    where = Path(out) / "run.json"
+    if not isinstance(run, dict):
+        raise InputDataError(f"{where}: expected the JSON object a GPU run writes, got {type(run).__name__}")
+    for field, kind in RUN_FIELDS.items():
+        if not isinstance(run.get(field), kind):
+            raise InputDataError(f"{where}: field '{field}' is missing or not a {getattr(kind, '__name__', 'number')}")
+    if not run["steps"]:
+        raise InputDataError(f"{where}: no steps were run")
+    for name, step in run["steps"].items():
+        if not isinstance(step, dict) or not {"ok", "seconds", "file"} <= set(step):
+            raise InputDataError(f"{where}: step '{name}' lacks ok, seconds or file")
+        if Path(str(step["file"])).stem not in results:
+            raise InputDataError(f"{Path(out) / str(step['file'])}: missing; step '{name}' wrote no result")
 
 
 def _f(v: Any, digits: int = 2) -> str:

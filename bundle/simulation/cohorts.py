@@ -49,6 +49,36 @@ COHORTS: dict[str, Cohort] = {
         "data/cohorts/new_scanners",
         {**_WORLD, "n_subjects": 6, "seed": 3000, "scanner": "randomised", "count_spread": 0.5, **_FAST},
     ),
+    "generalist-train-native": Cohort(
+        "generalist-train-native",
+        "tuning cohort off the training grid: the first training subjects stored on their own drawn grids, for "
+        "fitting how much of a study's sub-2 mm detail inference keeps (never a test set)",
+        "data/cohorts/generalist_train_native",
+        {
+            **_WORLD,
+            "n_subjects": 6,
+            "seed": 1000,
+            "scanner": "randomised",
+            "count_spread": 0.5,
+            "grid": "native",
+            **_FAST,
+        },
+    ),
+    "new-scanners-native": Cohort(
+        "new-scanners-native",
+        "test cohort off the training grid: the new-scanners subjects stored on their own drawn grids (1.2-3 mm "
+        "pixels, 2-3.3 mm slices), as a site's studies arrive",
+        "data/cohorts/new_scanners_native",
+        {
+            **_WORLD,
+            "n_subjects": 6,
+            "seed": 3000,
+            "scanner": "randomised",
+            "count_spread": 0.5,
+            "grid": "native",
+            **_FAST,
+        },
+    ),
 }
 
 

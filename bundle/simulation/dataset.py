@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import signal
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -104,7 +105,8 @@ def simulate_subject_volumes(
     """Simulate subject `index`: returns volumes by name, the affine, and the subject's description.
 
     With `config.scanner == 'randomised'` the subject is built, projected and reconstructed on its own drawn grid
-    (`projector` is then unused) and every volume is resampled onto the preset's grid.
+    (`projector` is then unused) and every volume is resampled onto the preset's grid (`config.grid == 'preset'`) or
+    kept on the subject's own grid with its affine ('native').
     """
     sid = subject_id(index)
     lesion_rng = np.random.default_rng([config.seed, index, 3]) if config.lesions == "mix" else None
@@ -188,7 +190,8 @@ def simulate_subject_volumes(
         info["anatomy_variation"] = variation
     affine = subject.affine
     if draw is not None:
-        info["scanner"] = dict(draw.as_dict(), native_shape=list(geometry.shape))
+        info["scanner"] = dict(draw.as_dict(), native_shape=list(geometry.shape), stored_on=config.grid)
+    if draw is not None and config.grid == "preset":
         volumes = {
             name: resample_to_grid(array, geometry, base, order=0 if name in LABEL_VOLUMES else 1)
             for name, array in volumes.items()
@@ -315,6 +318,7 @@ def _simulate_one(out: Path, k: int, config: SimulationConfig, device: torch.dev
 
 
 def _worker_init(threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report, in one line
     torch.set_num_threads(threads)
 
 
@@ -331,10 +335,17 @@ def _simulate_subjects(
 
     threads = max(1, torch.get_num_threads() // workers)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(threads,))
+    try:
         futures = {pool.submit(_simulate_one, out, k, config, device, settings_hash): k for k in todo}
         for future in as_completed(futures):
             yield subject_id(futures[future]), future.result()
+    except BaseException:  # Ctrl-C or a failed subject: stop the workers now (their partial files are temporaries)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 @lru_cache(maxsize=1)

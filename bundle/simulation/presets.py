@@ -13,6 +13,7 @@ __all__ = [
     "COUNT_SAMPLERS",
     "RESOLUTION_SPACES",
     "SCANNERS",
+    "STORAGE_GRIDS",
     "DOSE_CHAIN",
     "Geometry",
     "LESION_RECIPES",
@@ -26,6 +27,7 @@ COUNT_SAMPLERS = ("legacy", "inverse_cdf")
 ANATOMIES = ("mild", "varied")
 SCANNERS = ("fixed", "randomised")
 RESOLUTION_SPACES = ("image", "sinogram")
+STORAGE_GRIDS = ("preset", "native")
 MIN_COUNTS, MAX_COUNTS = 1e5, 1e13
 """Expected prompts per subject that an image can be made from, and that Poisson sampling handles in float32."""
 DOSE_CHAIN = (2.0, 4.0, 10.0, 20.0, 50.0, 100.0, 200.0)
@@ -114,6 +116,9 @@ class SimulationConfig:
         resolution_space: where the detector resolution is modelled, in the data and in OSEM: 'image' (a blur of
             the activity, the default dataset's) or 'sinogram' (of the line integrals, as a detector response is;
             several times faster on fine grids).
+        grid: where a randomised scanner's volumes are stored: 'preset' (resampled onto the preset's 2 mm grid, as
+            for training) or 'native' (on the subject's own drawn grid, as a site's study arrives: a test set off
+            the training grid).
     """
 
     preset: str = "quick"
@@ -134,6 +139,7 @@ class SimulationConfig:
     anatomy: str = "mild"
     scanner: str = "fixed"
     resolution_space: str = "image"
+    grid: str = "preset"
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -197,6 +203,12 @@ class SimulationConfig:
             raise ConfigValueError(
                 f"setting resolution_space: expected one of {list(RESOLUTION_SPACES)}, got {self.resolution_space!r}"
             )
+        if self.grid not in STORAGE_GRIDS:
+            raise ConfigValueError(f"setting grid: expected one of {list(STORAGE_GRIDS)}, got {self.grid!r}")
+        if self.grid == "native" and self.scanner != "randomised":
+            raise ConfigValueError(
+                "setting grid: 'native' needs a randomised scanner (a fixed one is on the preset grid)"
+            )
         if self.scanner == "randomised" and self.slices is not None:
             raise ConfigValueError("setting slices: a randomised scanner simulates whole volumes; leave slices unset")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -242,6 +254,7 @@ class SimulationConfig:
             ("anatomy", "mild"),
             ("scanner", "fixed"),
             ("resolution_space", "image"),
+            ("grid", "preset"),
         ):
             if out[key] == default:
                 out.pop(key)  # likewise for settings added later, at their default

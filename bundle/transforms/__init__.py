@@ -1,23 +1,31 @@
-"""Transforms: input checks, invertible intensity scaling, 2.5D stacking, slice sampling, augmentation."""
+"""Transforms: input checks, invertible intensity scaling, 2.5D stacking, slice sampling, augmentation,
+lesion loss weights."""
 
 from .dose import DoseCoded, DoseLevelScalesd, RandDoseLeveld, dose_code
 from .intensity import PercentileScaled, percentile_scale
 from .loading import LoadPETd
+from .loss_weight import AppendLossWeightd, LesionLossWeightd, lesion_loss_weight
+from .native_grid import AddToNatived, NetworkCorrectiond
 from .stacking import AxialSliceStackd, RandAxialSlicesd, RandTransposed, stack_adjacent_slices
 from .validation import CheckPETVolumesd, EnsureMaskd
 
 __all__ = [
+    "AddToNatived",
+    "NetworkCorrectiond",
+    "AppendLossWeightd",
     "AxialSliceStackd",
     "CheckPETVolumesd",
     "DoseCoded",
     "DoseLevelScalesd",
     "EnsureMaskd",
+    "LesionLossWeightd",
     "LoadPETd",
     "PercentileScaled",
     "RandAxialSlicesd",
     "RandDoseLeveld",
     "RandTransposed",
     "dose_code",
+    "lesion_loss_weight",
     "percentile_scale",
     "stack_adjacent_slices",
 ]

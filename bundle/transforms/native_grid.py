@@ -1,0 +1,133 @@
+"""The network's correction, returned on the study's own grid, with as much of the study's own fine detail as its
+noise allows.
+
+Inference resamples a study to the training spacing (2 mm) and the network predicts the full-dose image there.
+Resampling that prediction back to a study with 1.5 mm pixels or 2.78 mm slices loses what the two interpolations
+cost the image itself: 2.7 dB at DRF 4 on an independent study, more than the network gives there. The output is
+therefore built on the study's own grid from three parts, with `back` the resampling from the network's grid:
+
+    output = back(prediction) + w x (input - back(input at the network's grid))
+           = w x (input + back(prediction - input_2mm)) + (1 - w) x back(prediction)
+
+The second term is the detail of the input that the 2 mm grid cannot hold: fine structure, and noise. `w` = 1 keeps
+it all (a zero correction then returns the input exactly, which is right for a nearly noise-free study); `w` = 0 is
+the plain resampled prediction (bundle 0.2.0's output), which is right when that detail is mostly noise. As the
+noise variance grows with the DRF, the Wiener gain of that band is w = 1 / (1 + DRF / `detail_drf`), with
+`detail_drf` (the DRF at which the band's noise equals its signal) fitted for the shipped weights on a native-grid
+tuning cohort (`scripts/fit_detail_gain.py`, recorded in their provenance). Without a DRF (a dose-blind model) or
+without a fitted `detail_drf`, w = 1.
+
+- `NetworkCorrectiond` (before `Invertd`): `pred := pred - image` on the network's grid (the first channel of the
+  network input), and a copy of that channel as `roundtrip_key`, so that `Invertd` brings both back.
+- `AddToNatived` (after `Invertd`): the formula above, with `native` the study as loaded (kept by MONAI's
+  `CopyItemsd` before any reorientation or resampling) and the DRF the model used (`dose_key`); the helper keys are
+  dropped from the item.
+
+Both do nothing with `enabled=False` (the output is then the resampled prediction, as in 0.2.0).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable, Mapping
+
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import MapTransform
+
+from ..errors import InputDataError
+
+__all__ = ["AddToNatived", "NetworkCorrectiond", "detail_weight"]
+
+
+def detail_weight(drf: float | None, detail_drf: float | None) -> float:
+    """The Wiener gain of the study's sub-grid detail: 1 / (1 + DRF / detail_drf); 1 without either."""
+    if drf is None or detail_drf is None:
+        return 1.0
+    return 1.0 / (1.0 + float(drf) / float(detail_drf))
+
+
+class NetworkCorrectiond(MapTransform):
+    """`keys` := `keys` - `input_key`[:1]: the network's correction on the grid it ran on; `input_key`[:1] is copied
+    to `roundtrip_key` (with its history) so that it can be brought back too."""
+
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        input_key: str = "image",
+        enabled: bool = True,
+        roundtrip_key: str = "network_input",
+    ) -> None:
+        super().__init__(keys)
+        self.input_key, self.enabled, self.roundtrip_key = input_key, bool(enabled), roundtrip_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        if not self.enabled:
+            return d
+        image = d[self.input_key]
+        source = torch.as_tensor(image)[:1]
+        for key in self.key_iterator(d):
+            pred = d[key]
+            if tuple(pred.shape[1:]) != tuple(source.shape[1:]):
+                raise InputDataError(
+                    f"the prediction's shape {tuple(pred.shape[1:])} differs from its input's {tuple(source.shape[1:])}"
+                )
+            correction = torch.as_tensor(pred) - source.to(torch.as_tensor(pred).dtype)
+            d[key] = MetaTensor(correction, meta=pred.meta) if isinstance(pred, MetaTensor) else correction
+            if isinstance(pred, MetaTensor):
+                d[key].applied_operations = list(pred.applied_operations)
+        copy = MetaTensor(source.clone(), meta=dict(image.meta)) if isinstance(image, MetaTensor) else source.clone()
+        if isinstance(image, MetaTensor):
+            copy.applied_operations = list(image.applied_operations)
+        d[self.roundtrip_key] = copy
+        return d
+
+
+class AddToNatived(MapTransform):
+    """`keys` := the correction (`keys`, on the native grid) + w x `native_key` + (1 - w) x `roundtrip_key`, with
+    w = `detail_weight(d[dose_key], detail_drf)`; the helper keys are removed."""
+
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        native_key: str = "native_image",
+        enabled: bool = True,
+        roundtrip_key: str = "network_input",
+        dose_key: str = "dose_used",
+        detail_drf: float | None = None,
+    ) -> None:
+        super().__init__(keys)
+        self.native_key, self.enabled, self.roundtrip_key = native_key, bool(enabled), roundtrip_key
+        self.dose_key = dose_key
+        if detail_drf is not None and (isinstance(detail_drf, bool) or not float(detail_drf) > 0):
+            raise InputDataError(f"setting detail_drf: expected a number > 0 or null, got {detail_drf!r}")
+        self.detail_drf = None if detail_drf is None else float(detail_drf)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        native = d.pop(self.native_key, None)
+        roundtrip = d.pop(self.roundtrip_key, None)
+        if not self.enabled:
+            return d
+        if native is None:
+            raise InputDataError(
+                f"the study's native image '{self.native_key}' was not kept; the preprocessing must copy it "
+                "(CopyItemsd) before resampling"
+            )
+        weight = detail_weight(d.get(self.dose_key), self.detail_drf)
+        for key in self.key_iterator(d):
+            correction = torch.as_tensor(d[key])
+            base = torch.as_tensor(native)[:1].to(correction.dtype)
+            if tuple(correction.shape) != tuple(base.shape):
+                raise InputDataError(
+                    f"the correction's shape {tuple(correction.shape)} differs from the study's {tuple(base.shape)} "
+                    "after inversion"
+                )
+            if weight < 1.0:
+                if roundtrip is None:
+                    raise InputDataError(f"the network input '{self.roundtrip_key}' was not brought back to the grid")
+                base = weight * base + (1.0 - weight) * torch.as_tensor(roundtrip)[:1].to(correction.dtype)
+            meta = native.meta if isinstance(native, MetaTensor) else getattr(d[key], "meta", {})
+            d[key] = MetaTensor(base + correction, meta=dict(meta))
+        return d
