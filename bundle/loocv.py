@@ -24,30 +24,17 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import numpy as np
-
 from .errors import ConfigValueError
 from .evaluation import RECORDS_FILE
 from .io import clean_stale_temporaries, ensure_writable_dir, read_json, write_json, write_text
 from .mlflow_tracking import TrackingStore, check_tracking_store, default_tracking_uri, flatten_config
 from .quantification import Records, markdown_sections, summary_metrics
-from .tables import format_table, write_csv
+from .tables import format_table, summarise, write_csv
 
 __all__ = ["CrossValidation", "summarise"]
 
 logger = logging.getLogger(__name__)
 METRICS = ("nrmse", "psnr", "ssim")
-
-
-def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and sample sd over subjects of every numeric column."""
-    out: dict[str, dict[str, float]] = {}
-    for key in rows[0]:
-        values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
-        if values and key != "fold":
-            arr = np.asarray(values, dtype=float)
-            out[key] = {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
-    return out
 
 
 class CrossValidation:

@@ -7,10 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .deploy.study_denoiser import network_overrides
 from .errors import InputDataError
 from .io import file_sha256, read_json
-from .loocv import summarise
 from .publish import publish_release
 from .weights import load_checkpoint, network_state
 
@@ -22,6 +20,8 @@ METRICS = ("nrmse", "psnr", "ssim")
 
 def cv_eval_metrics(loocv_dir: str | Path) -> dict[str, Any]:
     """Mean and sd over the leave-one-out test subjects, read from every fold's `result.json`."""
+    from .tables import summarise
+
     folder = Path(loocv_dir)
     results = sorted(folder.glob("fold*/result.json"), key=lambda p: int(p.parent.name[4:]))
     if not results:
@@ -87,22 +87,29 @@ def ship_fold_checkpoint(
     meta = read_json(meta_file, "metadata file")
     meta["eval_metrics"] = {k: v for k, v in metrics.items() if k != "protocol"}  # the zoo expects numbers only
     meta["eval_protocol"] = metrics["protocol"]
-    export_overrides = network_overrides(config) if exports else None
+    export_overrides = _network_overrides(config) if exports else None
     return publish_release(
         models_dir, meta_file, network_state(checkpoint), record, meta, export_overrides, overwrite, keep_previous
     )
 
 
+def _network_overrides(settings: dict[str, Any]) -> dict[str, Any]:
+    """The inference config's network form for these settings (imported here: MONAI loads only when exporting)."""
+    from .deploy.study_denoiser import network_overrides
+
+    return network_overrides(settings)
+
+
 def _trained_noise_level(config: dict[str, Any], subjects: list[str]) -> dict[str, Any] | None:
     """The noise-level range of the fold's training subjects (for the inference's noise check), when its datalist
     can be read from the fold's config; None otherwise."""
+    if "datalist_file" not in config or not subjects:
+        return None
     from monai.bundle import ConfigParser
 
     from .data import load_datalist
     from .deploy.noise_check import trained_noise_level
 
-    if "datalist_file" not in config or not subjects:
-        return None
     datalist = ConfigParser(config).get_parsed_content("datalist_file")
     items = [item for item in load_datalist(datalist) if item["subject"] in set(subjects)]
     return trained_noise_level(items) if items else None
@@ -173,7 +180,7 @@ def ship_generalist(
         "2": "low-dose PET, slice z+1",
         **({"3": "dose code log(DRF)/log(200), constant"} if conditioned else {}),
     }
-    export_overrides = dict(network_overrides(settings), dose_conditioning=conditioned) if exports else None
+    export_overrides = dict(_network_overrides(settings), dose_conditioning=conditioned) if exports else None
     return publish_release(
         models_dir, meta_file, network_state(checkpoint), record, meta, export_overrides, overwrite, keep_previous
     )

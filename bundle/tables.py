@@ -7,9 +7,11 @@ import io
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from .io import write_text
 
-__all__ = ["format_table", "write_csv"]
+__all__ = ["format_table", "summarise", "write_csv"]
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path, overwrite: bool = True) -> Path:
@@ -34,3 +36,14 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> s
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and sample sd over subjects of every numeric column."""
+    out: dict[str, dict[str, float]] = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+        if values and key != "fold":
+            arr = np.asarray(values, dtype=float)
+            out[key] = {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
+    return out

@@ -50,6 +50,11 @@ def build_parser() -> OneLineArgumentParser:
         "(python scripts/simulate.py --cohort new-scanners-native)",
     )
     p.add_argument(
+        "--second-simulator-datalist",
+        default="data/cohorts/second_simulator/datalist.json",
+        help="the independent simulator's cohort, used when the file exists (python scripts/simulate_independent.py)",
+    )
+    p.add_argument(
         "--tuning-datalist",
         default="data/cohorts/generalist_train/datalist.json",
         help="training cohort the second Gaussian is tuned on ('' for none)",
@@ -158,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("new-anatomy", args.new_anatomy_datalist),
             ("new-scanners", args.new_scanners_datalist),
             ("new-scanners-native", args.new_scanners_native_datalist),
+            ("second-simulator", args.second_simulator_datalist),
         ):
             if datalist and Path(datalist).is_file():
                 test_sets[test_set] = datalist

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bundle.io import atomic_path, write_text
     from bundle.metrics import image_metrics, masked_psnr
     from bundle.simulation import SimulationConfig, ensure_dataset
-    from bundle.simulation.dataset import build_projector, simulate_subject_volumes
+    from bundle.simulation.subject_volumes import build_projector, simulate_subject_volumes
     from bundle.tables import format_table
 
     command = "python scripts/simulation_report.py " + " ".join(

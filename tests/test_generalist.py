@@ -265,7 +265,7 @@ def test_generalist_profile_trains_dose_conditioned_and_is_evaluated_against_eve
     new_anatomy = str(tiny_cohorts["new-anatomy"] / "datalist.json")
     # the new-anatomy subjects stand in for a new-scanners cohort too: the third test set's plumbing, not its data
     args += ["--new-anatomy-datalist", new_anatomy, "--new-scanners-datalist", new_anatomy]
-    args += ["--new-scanners-native-datalist", ""]  # never the repository's data/ cohorts
+    args += ["--new-scanners-native-datalist", "", "--second-simulator-datalist", ""]  # never the repository's data/
     args += ["--tuning-datalist", str(train / "datalist.json"), "--tuning-subjects", "2", "--drf", "20", "200"]
     assert evaluate.main([*args, "--out", str(out), "--no-progress"]) == 0
     report = (out / "README.md").read_text()
@@ -308,6 +308,7 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
     report = tmp_path / "report"
     args = ["--run", f"conditioned={run / 'checkpoints'}", "--paper-datalist", str(tiny_dataset / "datalist.json")]
     args += ["--new-anatomy-datalist", "", "--new-scanners-datalist", "", "--new-scanners-native-datalist", ""]
+    args += ["--second-simulator-datalist", ""]
     args += ["--tuning-datalist", str(train / "datalist.json"), "--tuning-subjects", "2"]
     assert evaluate.main([*args, "--drf", "20", "200", "--estimated-drf", "--out", str(report), "--no-progress"]) == 0
     results = json.loads((report / "results.json").read_text())

@@ -337,6 +337,7 @@ def test_evaluation_refuses_a_run_trained_on_its_test_subjects(tiny_trained, tin
     evaluate = load_script("evaluate_generalist")
     args = ["--run", f"leaky={tiny_trained / 'checkpoints'}", "--paper-datalist", str(tiny_dataset / "datalist.json")]
     args += ["--new-anatomy-datalist", "", "--new-scanners-datalist", "", "--new-scanners-native-datalist", ""]
+    args += ["--second-simulator-datalist", ""]
     args += ["--tuning-datalist", "", "--drf", "200", "--out", str(tmp_path / "report"), "--no-progress"]
     message = _script_error(evaluate.main, args, capsys)
     assert "fold isolation" in message and "run 'leaky'" in message

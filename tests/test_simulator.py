@@ -15,9 +15,9 @@ from skimage.transform import radon, resize
 from bundle.metrics import image_metrics
 from bundle.simulation import SimulationConfig, simulate_dataset
 from bundle.simulation.acquisition import poisson_counts, thin_counts
-from bundle.simulation.dataset import build_projector, simulate_subject_volumes
 from bundle.simulation.osem import osem
 from bundle.simulation.projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel
+from bundle.simulation.subject_volumes import build_projector, simulate_subject_volumes
 
 
 def _inner(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -18,6 +18,8 @@ SET_TITLES = {
     "paper": "The paper's 9 subjects (default dataset)",
     "new-anatomy": "The new-anatomy cohort",
     "new-scanners": "The new-scanners cohort (new brains on randomised scanners and protocols)",
+    "new-scanners-native": "The new-scanners cohort on its own grids (1.5-2.7 mm pixels, 2.4-3.3 mm slices: off the training grid)",
+    "second-simulator": "The independent simulator's cohort (another projector, PSF, reconstruction and count scale)",
 }
 
 

@@ -39,18 +39,9 @@ import torch
 from ..errors import ConfigValueError, InputDataError, OutputExistsError
 from ..io import clean_stale_temporaries, ensure_writable_dir, file_sha256, read_json, save_nifti, write_json
 from ..provenance import versions
-from .acquisition import ScannerModel, nested_thinning, poisson_counts, simulate_acquisition
-from .osem import osem, postfilter
-from .phantom import Subject, grid_affine, make_subject, varied_tissue_model
-from .presets import Geometry, SimulationConfig
+from .presets import SimulationConfig
 from .projector import ParallelBeamProjector, default_device
-from .scanner_draw import (
-    draw_scanner,
-    estimated_background_factors,
-    log_uniform_factor,
-    native_geometry,
-    resample_to_grid,
-)
+from .subject_volumes import build_projector, drf_tag, simulate_subject_volumes, subject_id
 
 __all__ = ["simulate_dataset", "ensure_dataset", "subject_id", "drf_tag", "lesion_kinds", "simulate_subject_volumes"]
 
@@ -59,15 +50,6 @@ DATALIST_NAME = "datalist.json"
 MANIFEST_NAME = "manifest.json"
 PAPER_DRF = 200.0  # the dose reduction of Xu et al.: `image` of datalist.json when simulated
 LEGACY_RIM, LEGACY_CORE = "enhancing_rim", "necrotic_core"  # the two labels of the legacy glioblastoma-like lesion
-
-
-def subject_id(index: int) -> str:
-    return f"sub-{index + 1:03d}"
-
-
-def drf_tag(drf: float) -> str:
-    """'drf200' for 200.0, 'drf2.5' for 2.5."""
-    return f"drf{int(drf)}" if float(drf).is_integer() else f"drf{drf:g}"
 
 
 def _settings_hash(config: SimulationConfig) -> str:
@@ -81,158 +63,6 @@ def _resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise InputDataError("setting device: cuda was requested but no CUDA device is available")
     return torch.device(name)
-
-
-def build_projector(config: SimulationConfig, device: torch.device) -> ParallelBeamProjector:
-    geo = config.geometry
-    return ParallelBeamProjector(
-        image_size=geo.shape[0],
-        n_views=geo.n_views,
-        pixel_size_mm=geo.voxel_size_mm[0],
-        n_subsets=config.recon.subsets,
-        device=device,
-    )
-
-
-def _stack_to_volume(stack: torch.Tensor) -> np.ndarray:
-    """(z, x, y) tensor -> (x, y, z) float32 numpy volume."""
-    return np.ascontiguousarray(np.moveaxis(stack.detach().cpu().numpy(), 0, -1), dtype=np.float32)
-
-
-def simulate_subject_volumes(
-    index: int, config: SimulationConfig, projector: ParallelBeamProjector
-) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
-    """Simulate subject `index`: returns volumes by name, the affine, and the subject's description.
-
-    With `config.scanner == 'randomised'` the subject is built, projected and reconstructed on its own drawn grid
-    (`projector` is then unused) and every volume is resampled onto the preset's grid (`config.grid == 'preset'`) or
-    kept on the subject's own grid with its affine ('native').
-    """
-    sid = subject_id(index)
-    lesion_rng = np.random.default_rng([config.seed, index, 3]) if config.lesions == "mix" else None
-    anatomy_rng = np.random.default_rng([config.seed, index, 0])
-    tissue, variation = None, None
-    if config.anatomy == "varied":
-        tissue, variation = varied_tissue_model(np.random.default_rng([config.seed, index, 5]))
-    base = config.geometry
-    draw = (
-        draw_scanner(np.random.default_rng([config.seed, index, 4]), base) if config.scanner == "randomised" else None
-    )
-    geometry = base if draw is None else native_geometry(base, draw)
-    if draw is not None:
-        projector = _native_projector(geometry, config.recon.subsets, projector.device)
-    subject = make_subject(sid, geometry, anatomy_rng, tissue=tissue, lesion_rng=lesion_rng)
-    subject = crop_to_slab(subject, config) if draw is None else subject
-    count_rng = np.random.default_rng([config.seed, index, 1])
-    factor = log_uniform_factor(count_rng, config.count_spread)
-    count_level = config.full_dose_counts * factor * subject.info.get("slab_activity_fraction", 1.0)
-    if draw is None:
-        scanner = ScannerModel(
-            config.detector_fwhm_mm, config.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
-        )
-        psf, background_estimate, postfilter_mm = None, None, config.recon.postfilter_fwhm_mm
-    else:
-        scanner = ScannerModel(
-            draw.detector_fwhm_mm, draw.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
-        )
-        psf, postfilter_mm = draw.recon_psf_mm, draw.postfilter_fwhm_mm
-        background_estimate = estimated_background_factors(draw, projector.n_bins)
-    vox = geometry.voxel_size_mm
-    acq = simulate_acquisition(
-        subject.activity,
-        subject.mu_map,
-        projector,
-        vox,
-        scanner,
-        count_level,
-        model_psf=config.recon.model_psf,
-        recon_psf_fwhm_mm=psf,
-        background_estimate=background_estimate,
-        resolution_space=config.resolution_space,
-    )
-    full_counts = poisson_counts(acq.expected_prompts, count_rng, config.count_sampler)
-    rec = config.recon
-
-    def reconstruct(counts: torch.Tensor, drf: float) -> np.ndarray:
-        image = osem(counts, acq.recon_model, acq.assumed_background, rec.iterations, scale=1.0 / drf)
-        return postfilter(_stack_to_volume(image), postfilter_mm, vox)
-
-    volumes = {
-        "pet_full": reconstruct(full_counts, 1.0),
-        "truth": subject.activity,
-        "t1": subject.t1,
-        "brain_mask": subject.brain_mask,
-        "lesion_mask": subject.lesion_mask,
-        "mu_map": subject.mu_map,
-        "tissue": subject.tissue,
-    }
-    recorded = {"full": int(full_counts.sum().item())}
-    chain = nested_thinning(
-        full_counts,
-        config.drfs,
-        lambda drf: np.random.default_rng([config.seed, index, 2, int(round(drf * 1000))]),
-        config.count_sampler,
-    )
-    for drf in config.drfs:
-        recorded[drf_tag(drf)] = int(chain[drf].sum().item())
-        volumes[f"pet_{drf_tag(drf)}"] = reconstruct(chain[drf], drf)
-    info = dict(subject.info)
-    info.update(
-        {
-            "count_level_prompts": round(count_level, 1),
-            "count_level_factor": round(factor, 4),
-            "recorded_prompts": recorded,
-            "sensitivity": acq.sensitivity,
-            "expected_trues": float(acq.expected_trues.sum()),
-        }
-    )
-    if variation is not None:
-        info["anatomy_variation"] = variation
-    affine = subject.affine
-    if draw is not None:
-        info["scanner"] = dict(draw.as_dict(), native_shape=list(geometry.shape), stored_on=config.grid)
-    if draw is not None and config.grid == "preset":
-        volumes = {
-            name: resample_to_grid(array, geometry, base, order=0 if name in LABEL_VOLUMES else 1)
-            for name, array in volumes.items()
-        }
-        affine = grid_affine(base)
-    return volumes, affine, info
-
-
-LABEL_VOLUMES = ("brain_mask", "lesion_mask", "tissue")
-
-
-@lru_cache(maxsize=4)
-def _native_projector(geometry: Geometry, subsets: int, device: torch.device) -> ParallelBeamProjector:
-    """The projector of a drawn grid (cached: its matrix takes seconds to build on fine grids)."""
-    return ParallelBeamProjector(
-        image_size=geometry.shape[0],
-        n_views=geometry.n_views,
-        pixel_size_mm=geometry.voxel_size_mm[0],
-        n_subsets=subsets,
-        device=device,
-    )
-
-
-def crop_to_slab(subject: Subject, config: SimulationConfig) -> Subject:
-    """Keep only the configured slab of slices; the count level then follows the slab's share of activity."""
-    keep = config.slab()
-    if keep == slice(0, config.geometry.shape[2]):
-        return subject
-    fraction = float(subject.activity[..., keep].sum() / max(subject.activity.sum(), 1e-12))
-    affine = subject.affine.copy()
-    affine[:3, 3] = affine[:3, :3] @ np.array([0.0, 0.0, keep.start]) + affine[:3, 3]
-    info = dict(subject.info, slab=[keep.start, keep.stop], slab_activity_fraction=round(fraction, 6))
-    arrays = {
-        name: np.ascontiguousarray(getattr(subject, name)[..., keep])
-        for name in ("activity", "t1", "brain_mask", "lesion_mask", "mu_map", "tissue")
-    }
-    labelled = [x for x in info.get("lesions", []) if "label" in x]  # the mix: describe only lesions in the slab
-    if labelled:
-        voxels = {x["label"]: int((arrays["lesion_mask"] == x["label"]).sum()) for x in labelled}
-        info["lesions"] = [dict(x, voxels=voxels[x["label"]]) for x in labelled if voxels[x["label"]] > 0]
-    return Subject(subject_id=subject.subject_id, affine=affine, info=info, **arrays)
 
 
 def _record_path(out: Path, sid: str) -> Path:
