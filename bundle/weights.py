@@ -74,7 +74,7 @@ def verify_shipped_file(path: str | os.PathLike) -> bool:
                 f"{p}: the shipped model's provenance {provenance} is missing, so its weights cannot be checked; restore "
                 "it (git checkout models/), or load your own checkpoint from another folder"
             )
-        _said_once(p, f"{p}: no {PROVENANCE_FILE} beside it; loading it as your own checkpoint (not verified)")
+        logger.warning("%s: no %s beside it; loading it as your own checkpoint (not verified)", p, PROVENANCE_FILE)
         return False
     record = read_json(provenance, "model provenance")
     if not isinstance(record, dict):
@@ -86,7 +86,7 @@ def verify_shipped_file(path: str | os.PathLike) -> bool:
     if expected is None:
         if shipped:
             raise InputDataError(f"{p}: the shipped model file is not recorded in {provenance}; re-run the release")
-        _said_once(p, f"{p}: not recorded in {provenance}; loading it as your own checkpoint (not verified)")
+        logger.warning("%s: not recorded in %s; loading it as your own checkpoint (not verified)", p, provenance)
         return False
     if isinstance(expected, dict):  # an export: its sha256 and the sha256 of the weights it was made from
         source = expected.get("weights_sha256")
@@ -116,11 +116,6 @@ def is_shipped_path(path: str | os.PathLike) -> bool:
     p = Path(path).resolve()
     models = SHIPPED_MODELS_DIR.resolve()
     return p.name in SHIPPED_NAMES and (p.parent == models or p.parent.parent == models / "variants")
-
-
-def _said_once(path: Path, message: str) -> None:
-    """Say it once per load (a run loads its weights once), as a warning."""
-    logger.warning(message)
 
 
 def network_state(obj: dict[str, Any], key: str | None = "network") -> dict[str, Any]:

@@ -99,6 +99,7 @@ class BatchInference:
         self.noise_check = noise_check
         self.dose_input = dose_input
         self.run_identity = run_identity
+        self.study_denoiser = StudyDenoiser(inferer, postprocessing, network, device, dose_input)
         self.warnings: dict[str, str] = {}
         self.results: list[StudyResult] = []
 
@@ -122,8 +123,7 @@ class BatchInference:
         if warning:
             logger.warning(warning)
             self.warnings[study["name"]] = warning
-        denoiser = StudyDenoiser(self.inferer, self.postprocessing, self.network, self.device, self.dose_input)
-        result = denoiser(study["name"], data, study=study)
+        result = self.study_denoiser(study["name"], data, study=study)
         outputs = [write_nifti_like(result, folder / self.output_path(study).name, overwrite=self.overwrite)]
         if study.get("format") == "dicom" and self.dicom_writer is not None:
             outputs.append(Path(self.dicom_writer(study, result, folder, self.overwrite)))
@@ -196,8 +196,6 @@ class BatchInference:
 
         for stale in clean_stale_staging(self.output_dir):
             logger.info("removed %s, left by an interrupted run", stale)
-        if hasattr(self.network, "eval"):
-            self.network.eval()
         self.results, self.warnings = [], {}
         skipped = getattr(self.dataset, "skipped", [])
         self.results += [StudyResult(path, "skipped", 0.0, [], reason) for path, reason in skipped]
