@@ -32,6 +32,7 @@ __all__ = [
     "load_ras_volume",
     "read_json",
     "save_nifti",
+    "temporary_path",
     "write_json",
     "write_text",
 ]
@@ -48,6 +49,15 @@ def full_suffix(path: str | os.PathLike) -> str:
     return Path(path).suffix
 
 
+def temporary_path(target: str | os.PathLike) -> Path:
+    """A fresh temporary name beside `target` (`.<stem>.tmp-<pid>-<random><suffix>`), which
+    `clean_stale_temporaries` removes once its process no longer runs."""
+    target = Path(target)
+    suffix = full_suffix(target)
+    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
+    return target.parent / f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`.
@@ -59,9 +69,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target}: already exists; pass the overwrite switch to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = full_suffix(target)
-    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
-    tmp = target.parent / f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+    tmp = temporary_path(target)
     try:
         yield tmp
         if not tmp.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import platform
@@ -12,7 +13,7 @@ from typing import Any
 from . import __version__
 from .io import write_json
 
-__all__ = ["versions", "provenance", "write_manifest", "settings_digest"]
+__all__ = ["versions", "provenance", "recorded_setting", "write_manifest", "settings_digest"]
 
 
 def versions(*extra: str) -> dict[str, str]:
@@ -73,3 +74,15 @@ def write_manifest(folder: str | Path, seed: int | None = None, settings: Any = 
     record = provenance(seed, settings)
     record.update(extra)
     return write_json(record, Path(folder) / "manifest.json", overwrite=True)
+
+
+def recorded_setting(settings: Any, name: str, default: Any = None) -> Any:
+    """A setting as a run recorded it (a checkpoint manifest stores values as strings, a fold's config as values),
+    read back as a Python value where the string is a literal ('16' -> 16, "['dose']" -> ['dose'])."""
+    value = settings.get(name, default)
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    return value

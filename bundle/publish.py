@@ -78,9 +78,8 @@ def publish_exports(
         if shipped:
             provenance = weights.parent / PROVENANCE_FILE
             record = read_json(provenance, "model provenance")
-            beside = {n: e for n, e in entries.items() if any(Path(p).resolve().parent == weights.resolve().parent
-                      and Path(p).name == n for p in targets.values())}  # fmt: skip
-            record["exports"] = dict(record.get("exports") or {}, **beside)
+            beside = {Path(p).name for p in targets.values() if Path(p).resolve().parent == weights.resolve().parent}
+            record["exports"] = dict(record.get("exports") or {}, **{n: e for n, e in entries.items() if n in beside})
             with tx.staged_file(provenance) as staged:
                 write_json(record, staged, overwrite=True)
         tx.commit()

@@ -18,13 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
 from pathlib import Path
 from typing import Iterator
 
 from .errors import InputDataError
-from .io import clean_stale_temporaries, full_suffix
+from .io import clean_stale_temporaries, temporary_path, write_json
 
 __all__ = ["JOURNAL_NAME", "ReleaseTransaction", "recover"]
 
@@ -92,9 +91,7 @@ class ReleaseTransaction:
         """A temporary path beside `final` to write its new content into (it must be complete before `commit`)."""
         target = Path(final).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
-        suffix = full_suffix(target)
-        stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
-        staged = target.parent / f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+        staged = temporary_path(target)
         self.staged[target] = staged
         return staged
 
@@ -114,15 +111,8 @@ class ReleaseTransaction:
         missing = [str(f) for f, s in self.staged.items() if not s.is_file()]
         if missing:
             raise RuntimeError(f"release: {missing} were not written")
-        journal = self.journal_dir / JOURNAL_NAME
         renames = [[str(s), str(f)] for f, s in self.staged.items()]
-        tmp = self.journal_dir / f".{JOURNAL_NAME}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        self.journal_dir.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"renames": renames}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, journal)
+        write_json({"renames": renames}, self.journal_dir / JOURNAL_NAME, overwrite=True)  # fsynced, then renamed
         _fsync_dir(self.journal_dir)
         _written()
         self.committed = True

@@ -20,7 +20,6 @@ in `used` (for the study's record and the run summary).
 
 from __future__ import annotations
 
-import ast
 import logging
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,6 +28,7 @@ import torch
 
 from ..errors import ConfigValueError
 from ..metrics.dose_estimation import estimate_drf
+from ..provenance import recorded_setting
 from ..transforms.dose import dose_code
 from .header_dose import ReferenceProtocol, header_drf, read_header_dose, sources_disagree
 from .noise_check import provenance_of
@@ -54,10 +54,9 @@ def trained_drfs(provenance_file: str | Path, ckpt_path: str | Path) -> tuple[fl
     """(lowest, highest) DRF the weights were trained on, from their provenance's training settings (the shipped
     generalist's 2-200 for weights without one)."""
     settings = (provenance_of(provenance_file, ckpt_path) or {}).get("training_settings") or {}
-    value = settings.get("train_drfs")
     try:
-        drfs = [float(d) for d in (ast.literal_eval(value) if isinstance(value, str) else value)]
-    except (ValueError, SyntaxError, TypeError):
+        drfs = [float(d) for d in recorded_setting(settings, "train_drfs")]
+    except (ValueError, TypeError):
         return DEFAULT_TRAINED_DRFS
     return (min(drfs), max(drfs)) if drfs else DEFAULT_TRAINED_DRFS
 

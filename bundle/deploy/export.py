@@ -18,7 +18,6 @@ __all__ = [
     "export_record",
     "export_torchscript",
     "load_inference_network",
-    "record_exports",
     "record_provenance_entry",
     "relative_max_difference",
 ]
@@ -122,25 +121,6 @@ def check_exports(
         onnx = OnnxModel(onnx_path, verify=False)  # checked here against eager; its provenance is written after
         out["onnx"] = max(relative_max_difference(e, onnx(x)) for e, x in zip(eager, inputs))
     return out
-
-
-def record_exports(weights: str | Path, exports: list[Path]) -> Path | None:
-    """Record the sha256 of exports made from the shipped weights in their provenance (`exports`), so that a changed
-    TorchScript or ONNX file is refused on loading like changed weights; None when `weights` is not the shipped file."""
-    from ..io import read_json, write_json
-    from ..weights import PROVENANCE_FILE, verify_shipped_file
-
-    if not verify_shipped_file(weights):
-        return None
-    provenance = Path(weights).parent / PROVENANCE_FILE
-    record = read_json(provenance, "model provenance")
-    shipped = {
-        Path(e).name: export_record(e, record["sha256"])
-        for e in exports
-        if Path(e).parent.resolve() == provenance.parent.resolve()
-    }
-    record["exports"] = dict(record.get("exports", {}), **shipped)
-    return write_json(record, provenance, overwrite=True)
 
 
 def export_record(export: str | Path, weights_sha256: str) -> dict[str, str]:

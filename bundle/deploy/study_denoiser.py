@@ -116,17 +116,11 @@ NETWORK_SETTINGS = {
 def network_overrides(settings: Mapping[str, Any]) -> dict[str, Any]:
     """`network_def#...` overrides of the inference config from a run's settings (a checkpoint manifest's strings or
     a fold's config values), so that the network built for inference is the one trained."""
-    import ast
+    from ..provenance import recorded_setting
 
-    out: dict[str, Any] = {}
-    for name, default in NETWORK_SETTINGS.items():
-        value = settings.get(name, default)
-        if isinstance(value, str):
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                pass
-        out[f"network_def#{name}"] = value
+    out = {
+        f"network_def#{name}": recorded_setting(settings, name, default) for name, default in NETWORK_SETTINGS.items()
+    }
     if "num_slices" in settings:
         out["num_slices"] = int(str(settings["num_slices"]))
     return out

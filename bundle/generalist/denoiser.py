@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,9 @@ from ..deploy.noise_check import provenance_of
 from ..deploy.study_denoiser import inference_components, network_overrides
 from ..errors import InputDataError
 from ..io import read_json
+from ..provenance import recorded_setting
 
 __all__ = ["TrainedDenoiser", "ras_array", "run_settings"]
-
-
-def _setting(settings: dict[str, Any], name: str, default: Any) -> Any:
-    value = settings.get(name, default)
-    if isinstance(value, str):
-        try:
-            return ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            return value
-    return value
 
 
 def run_settings(source: str | Path, weights: str = "best.pt") -> tuple[dict[str, Any], Path]:
@@ -55,7 +45,7 @@ def _training_spacing(settings: dict[str, Any]) -> list[float]:
     """The voxel size (mm) of the run's training data: its datalist's first image, else the default 2 mm grid."""
     import nibabel as nib
 
-    datalist = Path(str(_setting(settings, "datalist_file", "")))
+    datalist = Path(str(recorded_setting(settings, "datalist_file", "")))
     try:
         first = load_datalist(datalist)[0]["image"]
         return [float(v) for v in nib.load(str(first)).header.get_zooms()[:3]]
@@ -81,10 +71,10 @@ class TrainedDenoiser:
         overrides: dict[str, Any] | None = None,
     ) -> None:
         settings, weights_file = run_settings(checkpoints, weights)
-        extra = [k for k in _setting(settings, "extra_keys", []) if k != "dose"]
+        extra = [k for k in recorded_setting(settings, "extra_keys", []) if k != "dose"]
         if extra:
             raise InputDataError(f"{checkpoints}: a network with extra inputs {extra} has no inference path here")
-        self.dose_conditioned = bool(_setting(settings, "dose_conditioning", False))
+        self.dose_conditioned = bool(recorded_setting(settings, "dose_conditioning", False))
         config = {
             "ckpt_path": str(weights_file),
             "provenance_file": str(weights_file.with_name(f"{weights_file.stem}_provenance.json")),
