@@ -17,7 +17,13 @@ from monai.utils import convert_to_dst_type
 from .errors import ConfigValueError
 from .transforms.stacking import stack_adjacent_slices
 
-__all__ = ["PrecisionInferer", "StreamingSliceInferer", "autocast_context", "resolve_precision"]
+__all__ = [
+    "PrecisionInferer",
+    "StreamingSliceInferer",
+    "autocast_context",
+    "default_batch_slices",
+    "resolve_precision",
+]
 
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -32,6 +38,13 @@ def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype
     if precision not in _PRECISIONS:
         raise ConfigValueError(f"setting precision: expected auto, fp32, bf16 or fp16, got {precision!r}")
     return _PRECISIONS[precision]
+
+
+def default_batch_slices(device: torch.device | str) -> int:
+    """Slices per network call of whole-volume inference: 16 on a GPU; 4 on a CPU, where a batch's activations then
+    stay in cache (on 2 AMX cores 1.4x faster in bf16 and 1.5x in fp32 than 16; `python scripts/benchmark.py`
+    measures the sizes side by side)."""
+    return 16 if torch.device(device).type == "cuda" else 4
 
 
 def _cpu_has_native_bf16() -> bool:

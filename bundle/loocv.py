@@ -28,13 +28,13 @@ from .errors import ConfigValueError
 from .evaluation import RECORDS_FILE
 from .io import clean_stale_temporaries, ensure_writable_dir, read_json, write_json, write_text
 from .mlflow_tracking import TrackingStore, check_tracking_store, default_tracking_uri, flatten_config
-from .quantification import Records, markdown_sections, summary_metrics
-from .tables import format_table, summarise, write_csv
+from .quantification import summary_metrics
+from .quantification.cv_summary import cv_summary
+from .tables import write_csv
 
-__all__ = ["CrossValidation", "summarise"]
+__all__ = ["CrossValidation"]
 
 logger = logging.getLogger(__name__)
-METRICS = ("nrmse", "psnr", "ssim")
 
 
 class CrossValidation:
@@ -272,20 +272,16 @@ class CrossValidation:
         return folds
 
     def write_summary(self, n_folds: int) -> dict[str, Any]:
-        """Per-subject table and mean +/- sd over folds: CSV, markdown, and an MLflow summary run."""
+        """Per-subject table and mean +/- sd over folds (`quantification.cv_summary`): CSV, markdown, and an MLflow
+        summary run."""
         results = [read_json(self.fold_result_path(f), "fold result") for f in range(n_folds)]
         rows = [r["metrics"] for r in results]
-        stats = summarise(rows)
-        write_csv(rows, self.output_dir / "summary_per_subject.csv", overwrite=True)
-        methods = [m for m in ("low_dose", *self.baselines, "network") if f"{m}_psnr" in rows[0]]
-        columns = ["subject"] + [f"{m}_{k}" for k in METRICS for m in methods]
-        mean_row = {"subject": "mean"} | {c: stats[c]["mean"] for c in columns[1:]}
-        sd_row = {"subject": "sd"} | {c: stats[c]["sd"] for c in columns[1:]}
-        table = format_table([*rows, mean_row, sd_row], columns)
         records = self.records(n_folds)
+        summary = cv_summary(rows, records, self.baselines)
+        stats, table = summary["stats"], summary["table"]
+        write_csv(rows, self.output_dir / "summary_per_subject.csv", overwrite=True)
         write_json(records, self.output_dir / "summary_records.json", overwrite=True)
-        sections = self.quantification_sections(records, methods)
-        write_text("\n".join([table, "", *sections]) + "\n", self.output_dir / "summary.md", overwrite=True)
+        write_text(summary["markdown"], self.output_dir / "summary.md", overwrite=True)
         print(table, flush=True)
         run_id = self.store.replace_run("summary")  # the summary is derived: replace it, never append to it
         self.store.log_metrics_once(run_id, {f"{k}_{s}": v[s] for k, v in stats.items() for s in ("mean", "sd")})
@@ -311,13 +307,3 @@ class CrossValidation:
                 if path.is_file():
                     out += read_json(path, "evaluation records")
         return out
-
-    def quantification_sections(self, records: list[dict[str, Any]], methods: Sequence[str]) -> list[str]:
-        """The per-dose, lesion, regional and paired tables of the test subjects (empty without records)."""
-        if not records:
-            return []
-        reference = "gaussian" if "gaussian" in methods else methods[-1]
-        names = {"low_dose": "low dose", "gaussian": "Gaussian", "network": "network"}
-        table = Records(records)
-        detail = [d for d in (200.0, 20.0) if d in table.drfs] or table.drfs[:1]
-        return markdown_sections(table, methods, "low_dose", reference, "network", names, detail, heading="##")

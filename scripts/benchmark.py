@@ -18,14 +18,13 @@ from bundle.errors import cli_errors
 def build_parser() -> OneLineArgumentParser:
     p = OneLineArgumentParser(prog="benchmark.py", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/performance.md")
-    p.add_argument("--loocv-dir", default="runs/loocv-cpu-default", help="cross-validation to check bf16 PSNR on")
     p.add_argument("--data-root", default="data/benchmark")
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (smoke test)")
     p.add_argument(
         "--skip",
         nargs="*",
         default=[],
-        help="sections to skip: baselines memory scaling training simulator precision load",
+        help="sections to skip: batches profile study baselines memory scaling training simulator precision load",
     )
     return p
 
@@ -40,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python scripts/benchmark.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
-    report = benchmark_report(command, args.loocv_dir, args.data_root, args.quick, args.skip)
+    report = benchmark_report(command, args.data_root, args.quick, args.skip)
     previous = Path(args.out).read_text(encoding="utf-8") if Path(args.out).is_file() else ""
     gpu_block = generated_block(previous)
     if gpu_block is not None:  # the GPU run's section (scripts/gpu_report.py) is not this command's to drop

@@ -94,7 +94,7 @@ def build_parser() -> OneLineArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     if args.rewrite_claims:
-        from bundle.paper.report import rewrite_claims
+        from bundle.paper.claims_report import rewrite_claims
 
         print(f"rewrote the claims of {rewrite_claims(args.out)}")
         return 0

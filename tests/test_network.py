@@ -73,3 +73,28 @@ def test_acnet_returns_whole_slices_and_stage_outputs():
     assert len(stages) == 3 and all(s.shape == (2, 1, 37, 45) for s in stages)
     assert net.eval()(x).shape == (2, 1, 37, 45)
     assert AutoContextNet(in_channels=1, features=8).eval()(torch.rand(1, 1, 30, 30)).shape == (1, 1, 30, 30)
+
+
+def test_folded_batch_norm_gives_the_same_output_and_leaves_the_network_unchanged():
+    from bundle.networks import fold_batch_norm
+
+    torch.manual_seed(0)
+    net = ResidualUNet2p5D(in_slices=3, extra_channels=1, dose_conditioning=True, base_features=8, num_poolings=2)
+    for m in net.modules():  # trained-like statistics and affine parameters, so the fold has something to fold
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    net.film.mlp[2].weight.data.normal_(0, 0.1)
+    net.eval()
+    x = torch.rand(2, 4, 20, 24)
+    x[:, -1] = 0.3
+    with torch.no_grad():
+        expected = net(x)
+        fused = fold_batch_norm(net)
+        got = fused(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) > 0
+    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.equal(fused.encoder[0][0].conv.weight, net.encoder[0][0].conv.weight)

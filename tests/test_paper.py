@@ -22,7 +22,7 @@ from bundle.data import load_datalist
 from bundle.errors import ConfigValueError
 from bundle.paper.ablations import ABLATIONS, Protocol
 from bundle.paper.claims import ablation_claims, verdict
-from bundle.paper.report import rewrite_claims
+from bundle.paper.claims_report import rewrite_claims
 from bundle.paper.reproduce import PaperReproduction
 
 TRAIN = str(REPO_ROOT / "configs" / "train.json")

@@ -146,7 +146,7 @@ def test_records_pair_only_records_scored_on_the_same_data():
 
 
 def test_merge_reused_tags_records_of_other_data_and_keeps_their_partners():
-    from bundle.paper.reproduce import merge_reused
+    from bundle.paper.reused_records import merge_reused
 
     fresh = [_plain("s1", 20.0, "low dose", 30.0), _plain("s2", 20.0, "low dose", 31.0)]
     fresh += [_plain("s1", 20.0, "proposed", 33.0), _plain("s2", 20.0, "proposed", 34.0)]

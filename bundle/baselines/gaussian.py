@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ..simulation.projector import fwhm_to_sigma
+from ..resolution import fwhm_to_sigma
 from .base import VoxelSize
 
 __all__ = ["GaussianFilter"]

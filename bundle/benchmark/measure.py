@@ -23,6 +23,7 @@ __all__ = [
     "matmul_gflops",
     "median_seconds",
     "peak_rss_mb",
+    "shipped_weights",
     "training_slices_per_second",
 ]
 
@@ -105,15 +106,35 @@ def benchmark_volume(
 def build_network(
     config_files: Sequence[str], overrides: dict[str, Any] | None = None
 ) -> tuple[torch.nn.Module, int, int]:
-    """The config's network (random weights: timing does not depend on them), its stack depth and extra channels."""
+    """The config's network, its stack depth and its extra input channels (the dose-code channel of a
+    dose-conditioned model among them). A config with a `ckpt_path` that exists (the inference config: the shipped
+    weights) gets those weights, so what is timed is the shipped model; otherwise the weights stay random (timing
+    does not depend on them)."""
     from monai.bundle import ConfigParser
+
+    from ..weights import load_network_weights
 
     parser = ConfigParser()
     parser.read_config(list(config_files))
     parser.update(dict(overrides or {}))
     net = parser.get_parsed_content("network_def").eval()
-    extra = len(parser.get_parsed_content("extra_keys")) if "extra_keys" in parser else 0
-    return net, int(parser.get_parsed_content("num_slices")), extra
+    weights = Path(str(parser.get_parsed_content("ckpt_path"))) if "ckpt_path" in parser else None
+    if weights is not None and weights.is_file():
+        load_network_weights(net, weights)
+    num_slices = int(parser.get_parsed_content("num_slices"))
+    return net, num_slices, int(getattr(net, "in_channels", num_slices)) - num_slices
+
+
+def shipped_weights(config_file: str = "configs/inference.json") -> tuple[str, str]:
+    """(path, sha256) of the weights file the inference config loads."""
+    from monai.bundle import ConfigParser
+
+    from ..io import file_sha256
+
+    parser = ConfigParser()
+    parser.read_config(config_file)
+    path = Path(str(parser.get_parsed_content("ckpt_path")))
+    return str(path), file_sha256(path) if path.is_file() else "missing"
 
 
 def training_slices_per_second(
@@ -178,14 +199,17 @@ def device_volume_timings(
     device: torch.device | str,
     precisions: Sequence[str] = ("fp32", "bf16", "fp16"),
     repeat: int = 10,
+    extra_channels: int = 0,
 ) -> list[dict[str, Any]]:
     """Whole-volume inference on `device` with every slice in one batch: ms per slice with the volume already on
-    the device, and the volume's time including the host-to-device and device-to-host transfers."""
+    the device, and the volume's time including the host-to-device and device-to-host transfers. `extra_channels`
+    constant input channels follow the volume (the dose code of a dose-conditioned model)."""
     from ..inferers import StreamingSliceInferer
 
     device = torch.device(device)
     net = net.eval().to(device)
     host = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None, None]
+    host = torch.cat([host] + [torch.full_like(host, 0.5)] * extra_channels, dim=1)  # e.g. a constant dose code
     on_device = host.to(device)
     depth = volume.shape[-1]
 

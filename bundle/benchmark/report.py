@@ -4,7 +4,6 @@ docs/performance.md."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from .measure import (
     build_network,
     conv_flops_per_slice,
     machine_description,
+    shipped_weights,
     training_slices_per_second,
 )
 from .performance_md import performance_markdown
@@ -28,61 +28,8 @@ __all__ = ["PATHS", "benchmark_report"]
 
 PATHS = ("fp32", "channels_last", "bf16", "bf16_channels_last", "torchscript", "onnx")
 EMULATED_SLICES = 4  # slices timed for bf16 paths on a CPU without native bf16 (about 1 s per slice there)
-
-
-def _precision_check(loocv_dir: Path) -> dict[str, Any]:
-    """Mean PSNR against full dose of every fold's test subject with fp32 and bf16 inference."""
-    import torch
-    from monai.bundle import ConfigParser
-
-    from ..baselines.tuning import load_cases
-    from ..data import load_datalist
-    from ..inferers import StreamingSliceInferer
-    from ..metrics import masked_psnr
-    from ..transforms.intensity import percentile_scale
-    from ..weights import load_network_weights
-
-    results = sorted(loocv_dir.glob("fold*/result.json"))
-    if not results:
-        return {"error": f"no finished folds in {loocv_dir}"}
-    deltas, fp32s, bf16s = [], [], []
-    for result in results:
-        fold_dir = result.parent
-        config = json.loads((fold_dir / "config.json").read_text())
-        parser = ConfigParser(config)
-        net = parser.get_parsed_content("network_def")
-        ckpt = (
-            fold_dir / "checkpoints" / ("best.pt" if (fold_dir / "checkpoints" / "best.pt").is_file() else "model.pt")
-        )
-        load_network_weights(net, ckpt).eval()
-        record = json.loads(result.read_text())
-        items = [
-            i
-            for i in load_datalist(parser.get_parsed_content("datalist_file"))
-            if i["subject"] == record["test_subject"]
-        ]
-        case = load_cases(items)[0]
-        scale = percentile_scale(case.low)
-        x = torch.from_numpy(case.low / scale)[None, None]
-        psnr = {}
-        for precision in ("fp32", "bf16"):
-            inferer = StreamingSliceInferer(
-                int(parser.get_parsed_content("num_slices")), 16, precision, precision == "bf16"
-            )
-            pred = inferer(
-                x, net.to(memory_format=torch.channels_last if precision == "bf16" else torch.contiguous_format)
-            )
-            psnr[precision] = masked_psnr(pred[0, 0].numpy() * scale, case.full, case.mask)
-        fp32s.append(psnr["fp32"])
-        bf16s.append(psnr["bf16"])
-        deltas.append(psnr["bf16"] - psnr["fp32"])
-    return {
-        "folds": len(results),
-        "mean_psnr_fp32": float(np.mean(fp32s)),
-        "mean_psnr_bf16": float(np.mean(bf16s)),
-        "mean_delta_db": float(np.mean(deltas)),
-        "max_abs_delta_db": float(np.max(np.abs(deltas))),
-    }
+BATCH_SIZES = (2, 4, 8, 16)  # slices per network call compared on the default path
+PRECISION_DATALIST = "data/simulated_quick/datalist.json"  # the paper subjects (never trained on by the shipped model)
 
 
 def _training_throughput(
@@ -104,7 +51,6 @@ def _simulator_throughput(preset: str, subjects: int) -> float:
 
 def benchmark_report(
     command: str,
-    loocv_dir: str | Path = "runs/loocv-cpu-default",
     data_root: str | Path = "data/benchmark",
     quick: bool = False,
     skip: Sequence[str] = (),
@@ -119,7 +65,8 @@ def benchmark_report(
     volume, _ = benchmark_volume(data_root)
     depth = volume.shape[-1]
     repeat = 2 if quick else 3
-    print(f"machine: {machine_description()}; volume {volume.shape}", flush=True)
+    weights_path, weights_sha = shipped_weights()
+    print(f"machine: {machine_description()}; volume {volume.shape}; weights {weights_path} {weights_sha}", flush=True)
     mm, _ = run_task_in_subprocess("matmul", {})
     net, num_slices, extra = build_network(shipped)
     flops = conv_flops_per_slice(net, num_slices + extra, volume.shape[:2])
@@ -161,6 +108,25 @@ def benchmark_report(
         if "ms/slice" in r:
             r["speed-up vs fp32 eager"] = base / r["ms/slice"]
     default_ms = next(r["ms/slice"] for r in rows if r["path"].startswith(default))
+    default_rate = mm["bf16_gflops"] if default.startswith("bf16") else mm["fp32_gflops"]
+    batch_rows = []
+    for batch in () if "batches" in skip else BATCH_SIZES:
+        task = {"config_files": shipped, "path": default, "repeat": repeat, "workdir": str(workdir)}
+        out, _ = run_task_in_subprocess("inference", {**task, "data_root": data_root, "batch_slices": batch})
+        rate = flops / (out["ms_per_slice"] / 1000) / 1e9
+        batch_rows.append(
+            {"slices per call": batch, "ms/slice": out["ms_per_slice"], "% of matmul": 100 * rate / default_rate}
+        )
+    profile = {}
+    if "profile" not in skip:
+        profile, _ = run_task_in_subprocess(
+            "profile", {"config_files": shipped, "precision": "auto", "batch": BATCH_SIZES[1]}
+        )
+        profile["conv_share_of_matmul"] = 100 * profile["conv_gflops"] / default_rate
+    study = {}
+    if "study" not in skip:
+        study, study_peak = run_task_in_subprocess("study", {"workdir": str(workdir / "study"), "data_root": data_root})
+        study["peak RSS MB"] = study_peak
 
     baseline_rows = []
     if "baselines" not in skip:
@@ -255,33 +221,49 @@ def benchmark_report(
             simulator_rows.append(
                 {"preset": preset, "subjects/min": _simulator_throughput(preset, n), "subjects timed": n}
             )
-    precision = {} if "precision" in skip else _precision_check(Path(loocv_dir))
+    precision = {}
+    if "precision" not in skip and Path(PRECISION_DATALIST).is_file():
+        from .shipped_model import precision_psnr
+
+        subjects = 2 if quick or emulated_bf16 else None  # emulated bf16 takes about 1 s per slice
+        precision = precision_psnr(weights_path, PRECISION_DATALIST, (20.0, 200.0), subjects)
     load_rows = []
     if "load" not in skip:
-        study = Path("data/simulated_quick/sub-001/sub-001_pet_drf200.nii.gz")
-        if study.is_file():
-            out, peak = run_task_in_subprocess(
-                "load", {"workdir": str(workdir / "load"), "study": str(study), "studies": 50}
-            )
-            for n, rss in sorted(out["rss_mb_after"].items(), key=lambda kv: int(kv[0])):
-                load_rows.append({"studies done": int(n), "resident MB": rss})
-            load_rows.append(
-                {
-                    "studies done": f"peak over the run ({out['ok']} denoised, {out['seconds']:.0f} s)",
-                    "resident MB": peak,
-                }
-            )
+        load_study = Path("data/simulated_quick/sub-001/sub-001_pet_drf200.nii.gz")
+        if load_study.is_file():
+            try:
+                out, peak = run_task_in_subprocess(
+                    "load", {"workdir": str(workdir / "load"), "study": str(load_study), "studies": 50}
+                )
+            except RuntimeError as exc:  # the rest of the measurements are still reported
+                load_rows.append({"studies done": f"not measured: {str(exc)[:120]}", "resident MB": ""})
+            else:
+                for n, rss in sorted(out["rss_mb_after"].items(), key=lambda kv: int(kv[0])):
+                    load_rows.append({"studies done": int(n), "resident MB": rss})
+                load_rows.append(
+                    {
+                        "studies done": f"peak over the run ({out['ok']} denoised, {out['seconds']:.0f} s)",
+                        "resident MB": peak,
+                    }
+                )
 
     gpu_rows = []
     if torch.cuda.is_available():
         from .measure import device_volume_timings
 
-        gpu_rows = device_volume_timings(net, volume / float(np.percentile(volume, 99.5)), num_slices, "cuda")
+        gpu_rows = device_volume_timings(
+            net, volume / float(np.percentile(volume, 99.5)), num_slices, "cuda", extra_channels=extra
+        )
     results = {
         "minutes": (time.perf_counter() - started) / 60,
         "machine": machine_description(),
         "volume_shape": list(volume.shape),
         "default_path": default,
+        "weights": {"path": weights_path, "sha256": weights_sha},
+        "batch_slices": BATCH_SIZES[1],
+        "batches": batch_rows,
+        "profile": profile,
+        "study": study,
         "emulated_bf16": emulated_bf16,
         "matmul": mm,
         "gflop_per_slice": {"shipped": flops / 1e9, "paper": flops_paper / 1e9},

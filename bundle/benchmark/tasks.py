@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..deploy.inference_paths import default_inference_path, inference_runner
+from ..networks.fusion import fold_batch_norm
 from .measure import benchmark_volume, build_network, current_rss_mb, matmul_gflops, median_seconds, peak_rss_mb
 
 __all__ = ["TASKS", "run_task_in_subprocess"]
@@ -39,9 +40,10 @@ def _task_inference(args: dict[str, Any]) -> dict[str, Any]:
     depth = int(args.get("slices", volume.shape[-1]))
     reps = int(np.ceil(depth / volume.shape[-1]))
     vol = np.concatenate([volume] * reps, axis=-1)[..., :depth]
-    x = torch.from_numpy(np.ascontiguousarray(vol))[None, None].repeat(1, 1 + extra, 1, 1, 1)
+    x = torch.from_numpy(np.ascontiguousarray(vol))[None, None]
+    x = torch.cat([x] + [torch.full_like(x, 0.5)] * extra, dim=1)  # constant extra channels, as a dose code
     workdir = Path(args.get("workdir", "."))
-    run = inference_runner(args["path"], net, num_slices, num_slices + extra, workdir, args.get("batch_slices", 16))
+    run = inference_runner(args["path"], net, num_slices, num_slices + extra, workdir, args.get("batch_slices", 4))
     seconds = median_seconds(lambda: run(x), repeat=int(args.get("repeat", 3)), warmup=1)
     return {"seconds_per_volume": seconds, "slices": depth, "ms_per_slice": 1000 * seconds / depth}
 
@@ -104,7 +106,7 @@ def _task_load(args: dict[str, Any]) -> dict[str, Any]:
         input_dir=str(inputs),
         output_dir=str(root / "out"),
         progress=False,
-        **args.get("overrides", {}),
+        **{"drf": 200.0, **args.get("overrides", {})},  # the studies' dose (the shipped model is dose-conditioned)
     )
     wf.initialize()
     runner = wf.parser.get_parsed_content("evaluator")
@@ -118,7 +120,31 @@ def _task_load(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-TASKS = {"inference": _task_inference, "classical": _task_classical, "matmul": _task_matmul, "load": _task_load}
+def _task_study(args: dict[str, Any]) -> dict[str, Any]:
+    from .shipped_model import study_latency
+
+    volume, _ = benchmark_volume(args.get("data_root", "data/benchmark"))
+    return study_latency(volume, args["workdir"], float(args.get("drf", 200.0)))
+
+
+def _task_profile(args: dict[str, Any]) -> dict[str, Any]:
+    from .measure import conv_flops_per_slice
+    from .shipped_model import operator_profile
+
+    net, num_slices, extra = build_network(args["config_files"])
+    net = fold_batch_norm(net)
+    flops = conv_flops_per_slice(net, num_slices + extra) / 1e9
+    return operator_profile(net, num_slices + extra, args["precision"], True, int(args["batch"]), flops)
+
+
+TASKS = {
+    "inference": _task_inference,
+    "classical": _task_classical,
+    "matmul": _task_matmul,
+    "load": _task_load,
+    "study": _task_study,
+    "profile": _task_profile,
+}
 
 
 if __name__ == "__main__":

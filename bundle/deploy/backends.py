@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigValueError, InputDataError
+from ..networks.fusion import fold_batch_norm
 from ..weights import load_network_weights, verify_shipped_file
 
 __all__ = ["BACKENDS", "OnnxModel", "load_model"]
@@ -64,10 +65,11 @@ def load_model(
     device: torch.device | str = "cpu",
     channels_last: bool = False,
 ) -> Any:
-    """The model to run for `backend`: 'torch' (network_def + weights), 'torchscript' or 'onnx'."""
+    """The model to run for `backend`: 'torch' (network_def + weights, batch norms folded into the convolutions),
+    'torchscript' or 'onnx'."""
     device = torch.device(device)
     if backend == "torch":
-        net = load_network_weights(network_def, ckpt_path).to(device).eval()
+        net = fold_batch_norm(load_network_weights(network_def, ckpt_path)).to(device)
         return net.to(memory_format=torch.channels_last) if channels_last else net
     if backend == "torchscript":
         p = Path(torchscript_path)

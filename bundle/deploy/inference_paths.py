@@ -23,7 +23,7 @@ PATH_TOLERANCE = {
 
 
 def inference_runner(
-    path: str, net: torch.nn.Module, num_slices: int, in_channels: int, workdir: Path, batch_slices: int = 16
+    path: str, net: torch.nn.Module, num_slices: int, in_channels: int, workdir: Path, batch_slices: int = 4
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A callable denoising a (1, 1 + E, X, Y, Z) volume along one inference path.
 
@@ -31,12 +31,13 @@ def inference_runner(
     eager within PATH_TOLERANCE (max |difference| relative to the output's range).
     """
     from ..inferers import StreamingSliceInferer
+    from ..networks.fusion import fold_batch_norm
 
     precision = "bf16" if path.startswith("bf16") else "fp32"
     channels_last = path in ("channels_last", "bf16_channels_last")
-    model: Any = net.eval()
+    model: Any = fold_batch_norm(net)  # as `backends.load_model` runs eager weights
     if channels_last:
-        model = net.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)
     if path == "torchscript":
         from .export import export_torchscript
 

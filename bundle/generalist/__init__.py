@@ -1,7 +1,7 @@
 """The generalist model's evaluation: every dose level of every test set against the input and a tuned Gaussian,
 with lesion bias and paired intervals, and the issue's targets checked one by one."""
 
-from .denoiser import TrainedDenoiser
+from ..deploy.trained_denoiser import TrainedDenoiser
 from .study import evaluate_test_sets, tuned_gaussians
 from .targets import target_rows
 

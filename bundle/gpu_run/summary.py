@@ -95,6 +95,13 @@ def _crossval_lines(cv: dict[str, Any], sim: dict[str, Any] | None) -> list[str]
     return lines
 
 
+def _network_name(row: dict[str, Any]) -> str:
+    """The benchmarked network of a row (runs before the generalist rows timed plain networks of width 16 and 32)."""
+    if "network" in row:
+        return str(row["network"])
+    return "paper" if row["base_features"] == 32 else f"plain, width {row['base_features']}"
+
+
 def _benchmark_lines(bench: dict[str, Any]) -> list[str]:
     rows = bench.get("inference") or []
     if not rows:
@@ -103,17 +110,20 @@ def _benchmark_lines(bench: dict[str, Any]) -> list[str]:
     lines = [
         f"Inference on {bench.get('device')}, volume {shape}, every slice in one batch:",
         "",
-        "| width | precision | ms per slice | ms per volume (incl. transfers) | speed-up over fp32 |",
-        "|---|---|---|---|---|",
+        "| network | width | precision | ms per slice | ms per volume (incl. transfers) | speed-up over fp32 |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['base_features']} | {r['precision']} | {_f(r['ms_per_slice'], 3)} | "
+            f"| {_network_name(r)} | {r['base_features']} | {r['precision']} | {_f(r['ms_per_slice'], 3)} | "
             f"{_f(r['ms_per_volume_incl_transfers'], 1)} | {_f(r['speedup_over_fp32'])} |"
         )
-    lines += ["", "| width | training slices / s (bf16 autocast where available) |", "|---|---|"]
-    lines += [f"| {t['base_features']} | {_f(t['slices_per_second'], 0)} |" for t in bench.get("training", [])]
-    paper = [r for r in rows if r["base_features"] == 32 and r["precision"] == "bf16"]
+    lines += ["", "| network | width | training slices / s (bf16 autocast where available) |", "|---|---|---|"]
+    lines += [
+        f"| {_network_name(t)} | {t['base_features']} | {_f(t['slices_per_second'], 0)} |"
+        for t in bench.get("training", [])
+    ]
+    paper = [r for r in rows if _network_name(r) == "paper" and r["precision"] == "bf16"]
     if paper and bench.get("shape") == [256, 256, 89]:
         r = paper[0]
         lines += [

@@ -160,7 +160,8 @@ class ResidualUNet2p5D(nn.Module):
         if len(film) == 0:
             return features
         gamma, beta = film[level]
-        return features * (1.0 + gamma.to(features.dtype)) + beta.to(features.dtype)
+        # one pass over the activations (beta + features * (1 + gamma)) instead of two
+        return torch.addcmul(beta.to(features.dtype), features, (1.0 + gamma).to(features.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2], x.shape[-1]

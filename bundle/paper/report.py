@@ -12,76 +12,17 @@ import numpy as np
 
 from ..baselines.per_fold import tuned_records
 from ..benchmark.measure import machine_description
-from ..errors import InputDataError
-from ..io import read_json, write_json, write_text
+from ..io import write_json, write_text
 from ..quantification import Records, markdown_sections
 from ..tables import format_table
 from . import figures
-from .ablations import ABLATIONS
-from .claims import METRICS, ablation_claims, comparison_claims
+from .ablation_report import ablation_pointer
+from .claims import METRICS
+from .claims_report import claims_section, other_data_lines
 from .scoring import display_name
 from .table_i import carried_table_i_section, table_i_section
 
-__all__ = ["StudyResults", "rewrite_claims", "write_report"]
-
-
-CLAIMS_HEADING = "## The paper's claims on our data"
-
-
-def _claims_section(scores, methods, subjects, ablations, records=(), drf=None) -> list[str]:
-    lines = [CLAIMS_HEADING, ""]
-    pairing = _same_data_pairing(records, drf) if records else None
-    return lines + comparison_claims(scores, methods, subjects, pairing=pairing) + ablation_claims(ablations) + [""]
-
-
-def _other_data_lines(records: Sequence[dict[str, Any]]) -> list[str]:
-    """Where reused records were scored on other simulated data than this run's, how far the inputs differ."""
-    fresh = {(r["drf"], r["subject"]): r for r in records if r["method"] == "low dose" and not r.get("data")}
-    other = [(r, fresh.get((r["drf"], r["subject"]))) for r in records if r["method"] == "low dose" and r.get("data")]
-    other = [(a, b) for a, b in other if b is not None]
-    if not other:
-        return []
-    diffs = [abs(a["psnr"] - b["psnr"]) for a, b in other]
-    subjects = sorted({a["subject"] for a, _ in other})
-    return [
-        f"  - **Other simulated data:** for {len(other)} of the (subject, dose level) pairs ({len(subjects)} subjects) "
-        "the stored low-dose input is not this run's (the simulation drew other noise on that machine: low-dose PSNR "
-        f"differs by {np.mean(diffs):.3f} dB on average, {max(diffs):.3f} dB at most). There the reused records are "
-        "compared only with the stored records of the same data (input, Gaussian and the rest), never with this "
-        "run's; every paired interval below pairs like with like."
-    ]
-
-
-def _same_data_pairing(records: Sequence[dict[str, Any]], drf: float | None):
-    """(a, b) -> their {subject: metrics} at `drf` over the subjects both were scored on with the same data."""
-    table = Records(records)
-
-    def pair(a: str, b: str):
-        pairs = table.pairs(drf, a, b)
-        return {s: ra for s, (ra, _) in pairs.items()}, {s: rb for s, (_, rb) in pairs.items()}
-
-    return pair
-
-
-def rewrite_claims(report_dir: str | Path) -> Path:
-    """Judge the claims again from a report's stored `results.json` and replace its claims section in README.md
-    (after a change to the claim logic; nothing is trained or scored). Returns the README path."""
-    folder = Path(report_dir)
-    stored = read_json(folder / "results.json", "report results")
-    readme = folder / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    start = text.find(CLAIMS_HEADING)
-    if start < 0:
-        raise InputDataError(f"{readme}: no section '{CLAIMS_HEADING}' to rewrite")
-    end = text.find("\n## ", start + len(CLAIMS_HEADING))
-    scores = stored["scores"]
-    subjects = list(next(iter(scores.values())))
-    methods = [m for m in scores if len(scores[m]) == len(subjects)]
-    ablations = {s: {v: [{"metrics": m} for m in ms] for v, ms in st.items()} for s, st in stored["ablations"].items()}
-    records = stored.get("records", []) if "main_drf" in stored else []  # older files: plain pairing
-    drf = stored.get("main_drf")
-    section = "\n".join(_claims_section(scores, methods, subjects, ablations, records, drf))
-    return write_text(text[:start] + section + (text[end:] if end >= 0 else "\n"), readme, overwrite=True)
+__all__ = ["StudyResults", "write_report"]
 
 
 @dataclass
@@ -136,7 +77,7 @@ def write_report(study: Any, results: StudyResults) -> Path:
             f"- **Reused, not rerun here:** {', '.join(named)}: these evaluation records come from "
             f"`{study.reuse_records}`, written by `{r.reused.get('command')}` on {r.reused.get('machine')}."
         )
-        lines += _other_data_lines(r.records)
+        lines += other_data_lines(r.records)
     if acnet_cv is not None:
         lines.append(
             f"- AC-Net: configs `{[*study.config_files, *study.acnet_files]}`, overrides "
@@ -225,8 +166,8 @@ def write_report(study: Any, results: StudyResults) -> Path:
         lines += carried_table_i_section(out / "README.md", not_here, r.reused.get("command", "?"))
     else:
         lines += table_i_section(out, cases, predictions, methods, cap)
-    lines += _claims_section(scores, methods, subjects, ablations, r.records, r.main_drf)
-    lines += _ablation_pointer(study, ablations, cap)
+    lines += claims_section(scores, methods, subjects, ablations, r.records, r.main_drf)
+    lines += ablation_pointer(study, ablations, cap)
     lines += _timing_section(timings)
     lines += ["", f"_Report written in {seconds / 60:.1f} min of this run (finished work reused)._", ""]
     path = write_text("\n".join(lines), out / "README.md", overwrite=True)
@@ -292,90 +233,6 @@ def _tuned_parameter_lines(study: Any, subjects: Sequence[str]) -> list[str]:
     return lines
 
 
-ABLATIONS_FILE = "ablations.md"
-
-
-def _ablation_pointer(study: Any, ablations, cap) -> list[str]:
-    """Ablations live in their own file, written only by a run that trained them, so that a report rerun for the
-    comparison alone keeps the last ablation study (with the command that produced it) instead of erasing it."""
-    lines = ["## Ablations (Sections III.B-D)", ""]
-    if ablations:
-        body = _ablation_section(study, ablations, cap)
-        header = [
-            "# Ablations (Sections III.B-D) of Xu et al. on the simulated default dataset",
-            "",
-            f"Regenerate with `{study.command}`.",
-            "",
-        ]
-        write_text("\n".join(header + body[2:]), study.out_dir / ABLATIONS_FILE, overwrite=True)
-        return lines + [f"In [{ABLATIONS_FILE}]({ABLATIONS_FILE}), from this run.", ""]
-    return lines + [
-        f"Not rerun for this report (`--studies` chose none); [{ABLATIONS_FILE}]({ABLATIONS_FILE}) holds the last "
-        "ablation study, with the command and dataset that produced it.",
-        "",
-    ]
-
-
-def _ablation_section(study: Any, ablations, cap) -> list[str]:
-    lines = ["## Ablations (Sections III.B-D)", "", study.protocol.description + ".", ""]
-    not_run = [s for s in ABLATIONS if s not in ablations]
-    if not_run:
-        lines += [
-            f"Not run for this report: {', '.join(s.replace('_', ' ') for s in not_run)} (select studies with "
-            "`--studies`; finished runs are reused, so adding a study later only trains its variants).",
-            "",
-        ]
-    for name, variants in ablations.items():
-        rows = []
-        for variant, results in variants.items():
-            metrics = [r["metrics"] for r in results]
-            rows.append(
-                {
-                    "variant": variant,
-                    "folds": len(results),
-                    **{f"{k} mean": float(np.mean([x[f"network_{k}"] for x in metrics])) for k in METRICS},
-                    "psnr gain over low dose": float(
-                        np.mean([x["network_psnr"] - x["low_dose_psnr"] for x in metrics])
-                    ),
-                }
-            )
-        lines += [
-            f"### {name.replace('_', ' ')}",
-            "",
-            format_table(rows, ["variant", "folds", "nrmse mean", "psnr mean", "ssim mean", "psnr gain over low dose"]),
-            "",
-        ]
-        bars = {v: {"psnr": [r["metrics"]["network_psnr"] for r in res]} for v, res in variants.items()}
-        figures.ablation_bars(bars, "psnr", study.out_dir / f"ablation_{name}.png", f"ablation: {name}", cap)
-        lines += [f"![{name}](ablation_{name}.png)", ""]
-        if name == "skip_connections":
-            curves = {}
-            for variant, results in variants.items():
-                per_epoch: dict[int, list[float]] = {}
-                for r in results:
-                    hist = study.ablation_dir(name, variant) / f"fold{r['fold']}" / "checkpoints" / "history.csv"
-                    if hist.is_file():
-                        for row in _read_csv(hist):
-                            key = "val_mae" if "val_mae" in row else "val_nrmse"
-                            per_epoch.setdefault(int(row["epoch"]), []).append(float(row[key]))
-                curves[variant] = {e: float(np.mean(v)) for e, v in per_epoch.items()}
-            figures.loss_curves(
-                curves,
-                study.out_dir / "fig9_skip_connection_curves.png",
-                "validation loss during training (Fig. 9 analogue)",
-                "validation L1 (normalised)",
-                cap,
-            )
-            lines += [
-                "Validation-subject loss during training (the paper plots the test loss; we keep the test "
-                "subject out of training entirely and plot the validation subject's):",
-                "",
-                "![Fig. 9 analogue](fig9_skip_connection_curves.png)",
-                "",
-            ]
-    return lines
-
-
 def _timing_section(timings: dict[str, Any]) -> list[str]:
     if not timings:
         return []
@@ -390,10 +247,3 @@ def _timing_section(timings: dict[str, Any]) -> list[str]:
         format_table(rows, ["method", "ms per 256 x 256 slice"]),
         "",
     ]
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    import csv
-
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel, SinogramBlur, fwhm_to_sigma
+from ..resolution import fwhm_to_sigma
+from .projector import GaussianBlur3d, ParallelBeamProjector, PETSystemModel, SinogramBlur
 
 __all__ = ["Acquisition", "ScannerModel", "nested_thinning", "poisson_counts", "simulate_acquisition", "thin_counts"]
 

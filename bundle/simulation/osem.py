@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .projector import PETSystemModel, fwhm_to_sigma
+from ..resolution import fwhm_to_sigma
+from .projector import PETSystemModel
 
 __all__ = ["osem", "postfilter"]
 

@@ -27,24 +27,20 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from ..resolution import fwhm_to_sigma
+
 __all__ = [
     "ParallelBeamProjector",
     "GaussianBlur3d",
     "PETSystemModel",
     "SinogramBlur",
     "default_device",
-    "fwhm_to_sigma",
 ]
 
 
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def fwhm_to_sigma(fwhm: float) -> float:
-    """Gaussian standard deviation from a full width at half maximum."""
-    return float(fwhm) / math.sqrt(8.0 * math.log(2.0))
 
 
 @lru_cache(maxsize=4)

@@ -10,11 +10,11 @@ import torch
 from monai.data import MetaTensor
 
 from ..data import load_datalist
-from ..deploy.noise_check import provenance_of
-from ..deploy.study_denoiser import inference_components, network_overrides
 from ..errors import InputDataError
 from ..io import read_json
 from ..provenance import recorded_setting
+from .noise_check import provenance_of
+from .study_denoiser import inference_components, network_overrides
 
 __all__ = ["TrainedDenoiser", "ras_array", "run_settings"]
 
@@ -60,7 +60,8 @@ class TrainedDenoiser:
 
     Built from a training run's `checkpoints/` (its `manifest.json` settings and `best.pt` weights) or a released
     weights file with its provenance (`run_settings`). Called with a study's NIfTI path and its DRF (a number or
-    'auto'), it returns the denoised volume in RAS voxel order (as `io.load_ras_volume` reads the input).
+    'auto'), it returns the denoised volume in RAS voxel order (as `io.load_ras_volume` reads the input);
+    `denoise` returns it on the study's grid as a MetaTensor.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class TrainedDenoiser:
         weights: str = "best.pt",
         precision: str = "auto",
         overrides: dict[str, Any] | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
         settings, weights_file = run_settings(checkpoints, weights)
         extra = [k for k in recorded_setting(settings, "extra_keys", []) if k != "dose"]
@@ -82,7 +84,7 @@ class TrainedDenoiser:
             "precision": precision,
             "backend": "torch",
             "training_spacing": _training_spacing(settings),
-            "device": "cpu",
+            "device": str(device),
             **network_overrides(settings),
         }
         config.update(overrides or {})
@@ -90,12 +92,15 @@ class TrainedDenoiser:
         self.settings = settings
         self.weights_file = weights_file
 
-    def __call__(self, study: str | Path, drf: float | str | None) -> np.ndarray:
+    def denoise(self, study: str | Path, drf: float | str | None) -> MetaTensor:
+        """The denoised (1, X, Y, Z) study on its own grid, voxel order and units, with the input's metadata."""
         if self.dose_conditioned and drf is None:
             raise InputDataError(f"{study}: a dose-conditioned network needs the study's DRF")
         item = self.preprocessing({"image": str(study)})
-        out = self.denoiser(Path(study).name, item, drf if self.dose_conditioned else None)
-        return ras_array(out)
+        return self.denoiser(Path(study).name, item, drf if self.dose_conditioned else None)
+
+    def __call__(self, study: str | Path, drf: float | str | None) -> np.ndarray:
+        return ras_array(self.denoise(study, drf))
 
 
 def ras_array(image: MetaTensor) -> np.ndarray:
