@@ -61,6 +61,19 @@ def build_parser() -> OneLineArgumentParser:
     )
     p.add_argument("--tuning-subjects", default="12", help="training-cohort subjects the Gaussian is tuned on")
     p.add_argument(
+        "--baselines",
+        nargs="+",
+        default=["gaussian"],
+        help="classical baselines tuned at each DRF on the tuning subjects, beside the Gaussian: e.g. gaussian "
+        "bilateral guided (the edge-preserving filters lesion studies compare with)",
+    )
+    p.add_argument(
+        "--baseline-tuning-subjects",
+        default=None,
+        help="tuning subjects of the baselines other than the Gaussian (default: --tuning-subjects; the bilateral "
+        "filter takes seconds per volume)",
+    )
+    p.add_argument(
         "--output-variants",
         nargs="*",
         default=[],
@@ -123,7 +136,7 @@ def _refuse_overlap(name: str, settings: dict, test_sets: dict[str, str]) -> Non
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     from bundle.benchmark.measure import machine_description
-    from bundle.generalist import TrainedDenoiser, evaluate_test_sets, tuned_gaussians
+    from bundle.generalist import TrainedDenoiser, evaluate_test_sets, tuned_filters, tuned_gaussians
     from bundle.generalist.report import REFERENCE, report_lines
     from bundle.generalist.study import GAUSSIAN, INPUT, fit_cohort_drf_estimator
     from bundle.io import ensure_writable_dir, file_sha256, load_ras_volume, read_json, write_json, write_text
@@ -135,8 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_results:
         results = read_json(out / "results.json", "generalist results")
         records, gaussians, estimator = results["records"], results["gaussian"], results.get("drf_estimator")
+        baseline_params = results.get("baselines", {})
         methods, seconds = (
-            list(dict.fromkeys(r["method"] for r in records if r["method"] not in (INPUT, GAUSSIAN, REFERENCE))),
+            list(
+                dict.fromkeys(
+                    r["method"] for r in records if r["method"] not in (INPUT, GAUSSIAN, REFERENCE, *baseline_params)
+                )
+            ),
             results["seconds"],
         )
         settings, runs, weights = results["settings"], results["runs"], results.get("weights_sha256", {})
@@ -145,6 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         denoisers = {name: TrainedDenoiser(path) for name, path in runs.items()}
         tuned = tuned_gaussians(args.tuning_datalist, drfs, int(args.tuning_subjects)) if args.tuning_datalist else {}
         gaussians = {f"{d:g}": g.params for d, g in tuned.items()}
+        others = [b for b in args.baselines if b != GAUSSIAN]
+        filters = {}
+        if others and args.tuning_datalist:
+            subjects = int(args.baseline_tuning_subjects or args.tuning_subjects)
+            filters = tuned_filters(args.tuning_datalist, drfs, subjects, others)
+        baseline_params = {m: {f"{d:g}": t.params for d, t in by.items()} for m, by in filters.items()}
         calls = dict(denoisers)
         name, path = next(iter(runs.items()))
         for variant in args.output_variants:
@@ -169,13 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 test_sets[test_set] = datalist
         for name, denoiser in denoisers.items():
             _refuse_overlap(name, denoiser.settings, test_sets)
-        records = evaluate_test_sets(test_sets, drfs, calls, tuned, progress=not args.no_progress)
+        records = evaluate_test_sets(test_sets, drfs, calls, tuned, progress=not args.no_progress, filters=filters)
         methods, seconds = list(calls), time.perf_counter() - start
         settings = {n: d.settings for n, d in denoisers.items()}
         weights = {n: file_sha256(d.weights_file) for n, d in denoisers.items()}
     shown = list(records)
     command = args.command or "python scripts/evaluate_generalist.py " + " ".join(argv or sys.argv[1:])
     names = {INPUT: "input", GAUSSIAN: "Gaussian", **{n: n for n in methods}}
+    names.update({"bilateral": "bilateral filter", "guided": "guided filter"})
     header = [
         "# The generalist model: every dose level, lesions, new anatomy and scanners",
         "",
@@ -190,6 +215,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ".",
         "",
     ]
+    if baseline_params:
+        header += [
+            "Edge-preserving baselines tuned at each DRF on the first "
+            f"{args.baseline_tuning_subjects or args.tuning_subjects} subjects of the same cohort: "
+            + "; ".join(
+                f"{names.get(m, m)}: " + ", ".join(f"DRF {d} {p}" for d, p in by.items())
+                for m, by in baseline_params.items()
+            )
+            + ".",
+            "",
+        ]
     if estimator is not None:
         header += [
             f"DRF estimator for the '{', estimated DRF'}' rows: {estimator['model']}, floor {estimator['floor']:.3g}, "
@@ -213,13 +249,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "the default keeps the input's sub-grid detail with the fitted Wiener gain (bundle/transforms/native_grid.py).",
             "",
         ]
-    lines = report_lines(shown, list(methods), next(iter(runs)), drfs, header, names)
+    lines = report_lines(shown, list(methods), next(iter(runs)), drfs, header, names, baselines=list(baseline_params))
     results = {
         "command": command,
         "runs": runs,
         "settings": settings,
         "weights_sha256": weights,
         "gaussian": gaussians,
+        "baselines": baseline_params,
         "drf_estimator": estimator,
         "cpu": machine_description(),
         "seconds": round(seconds, 1),

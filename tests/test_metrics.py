@@ -83,3 +83,17 @@ def test_support_mask_and_mask_checks(pair):
         check_mask(np.zeros((4, 4, 4)))
     with pytest.raises(InputDataError, match="whole image"):
         check_mask(np.ones((4, 4, 4)))
+
+
+def test_white_matter_noise_reads_the_noise_where_the_cv_also_reads_the_texture():
+    from bundle.metrics import white_matter_cv, white_matter_noise
+
+    rng = np.random.default_rng(5)
+    texture = 1.0 + 0.15 * rng.standard_normal((20, 20, 20))  # the anatomy's own variation
+    noisy = texture + 0.02 * rng.standard_normal(texture.shape)
+    region = np.zeros(texture.shape, bool)
+    region[2:18, 2:18, 2:18] = True
+    error = (noisy - texture)[region]
+    assert white_matter_noise(noisy, texture, region) == pytest.approx(np.std(error, ddof=1) / texture[region].mean())
+    assert white_matter_noise(noisy, texture, region) == pytest.approx(0.02, rel=0.1)
+    assert white_matter_cv(noisy, region) == pytest.approx(0.15, rel=0.1)

@@ -163,3 +163,36 @@ def test_merge_reused_tags_records_of_other_data_and_keeps_their_partners():
     ]
     table = Records(merged)
     assert table.paired(20.0, "proposed", "NLM", lambda r: r["psnr"]).mean_difference == pytest.approx(2.5)
+
+
+def test_lesions_are_hot_or_cold_by_their_kind_and_small_hot_lesions_get_their_own_rows():
+    from bundle.quantification.records import KIND_POLARITY, SMALL_LESION_VOXELS
+
+    # a necrotic core brightened by its rim's spill-in is still cold; an unknown kind falls back to the contrast
+    assert polarity({"kind": "necrotic_core", "reference_contrast": 0.3}) == "cold"
+    assert polarity({"kind": "enhancing_rim", "reference_contrast": -0.1}) == "hot"
+    assert polarity({"kind": "lesion", "reference_contrast": -0.1}) == "cold"
+    assert {KIND_POLARITY[k] for k in ("hot_nodule", "pet_only", "ring_enhancing")} == {"hot"}
+    records = []
+    for subject, small_bias in (("s1", -30.0), ("s2", -10.0)):
+        result = {
+            "nrmse": 0.1,
+            "psnr": 30.0,
+            "ssim": 0.9,
+            "paper_convention": {"nrmse": 0.1, "psnr": 35.0, "ssim": 0.9},
+            "regions": {},
+            "lesions": {
+                "1": {"suv_mean_bias_pct": small_bias, "suv_max_bias_pct": 0.0, "voxels": SMALL_LESION_VOXELS - 1},
+                "2": {"suv_mean_bias_pct": -2.0, "suv_max_bias_pct": 0.0, "voxels": 900},
+                "3": {"suv_mean_bias_pct": 40.0, "suv_max_bias_pct": 0.0, "voxels": 50, "reference_contrast": 0.5},
+            },
+        }
+        kinds = {"1": "pet_only", "2": "enhancing_rim", "3": "necrotic_core"}
+        records.append(evaluation_record(subject, 200.0, "net", result, kinds))
+    table = Records(records)
+    small = lesion_rows(table, ["net"], "hot", NAMES, small=True)
+    assert small[0]["lesions"] == 2 and small[0]["SUVmean bias %"] == pytest.approx(-20.0)
+    assert lesion_rows(table, ["net"], "hot", NAMES, small=False)[0]["SUVmean bias %"] == pytest.approx(-2.0)
+    assert lesion_rows(table, ["net"], "cold", NAMES)[0]["SUVmean bias %"] == pytest.approx(40.0)
+    text = "\n".join(markdown_sections(table, ["net"], "net", "net", "net", NAMES, [200.0]))
+    assert f"hot lesions under {SMALL_LESION_VOXELS} voxels" in text

@@ -11,6 +11,8 @@ __all__ = ["BASELINES", "available_baselines", "make_baseline"]
 
 BASELINES: dict[str, str] = {
     "gaussian": "bundle.baselines.gaussian:GaussianFilter",
+    "bilateral": "bundle.baselines.bilateral:BilateralFilter",
+    "guided": "bundle.baselines.guided:GuidedFilter",
     "nlm": "bundle.baselines.nlm:NonLocalMeans",
     "bm3d": "bundle.baselines.bm3d_filter:BM3DFilter",  # optional extra: free for non-commercial use only
 }

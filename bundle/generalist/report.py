@@ -30,8 +30,10 @@ def report_lines(
     drfs: Sequence[float],
     header: Sequence[str],
     names: Mapping[str, str],
+    baselines: Sequence[str] = (),
 ) -> list[str]:
-    """Markdown lines: `header`, the targets of `proposed`, then each test set's sections."""
+    """Markdown lines: `header`, the targets of `proposed`, then each test set's sections (with the classical
+    `baselines` beside the Gaussians)."""
     by_set: dict[str, Records] = {}
     for name in dict.fromkeys(r["test_set"] for r in records):
         by_set[name] = Records(r for r in records if r["test_set"] == name)
@@ -52,7 +54,7 @@ def report_lines(
             )
             lines += ["## Every run side by side", "", intro, "", format_table(rows, list(rows[0])), ""]
     for name, table in by_set.items():
-        shown = [m for m in (INPUT, GAUSSIAN, REFERENCE, *methods) if m in table.methods]
+        shown = [m for m in (INPUT, GAUSSIAN, REFERENCE, *baselines, *methods) if m in table.methods]
         set_reference = REFERENCE if REFERENCE in table.methods else GAUSSIAN
         lines += [f"## {SET_TITLES.get(name, name)}", ""]
         lines += markdown_sections(table, shown, INPUT, set_reference, proposed, names, detail_drfs=[20.0, 200.0])

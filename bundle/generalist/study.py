@@ -20,6 +20,7 @@ __all__ = [
     "evaluate_test_sets",
     "fit_cohort_drf_estimator",
     "leave_one_out_gaussians",
+    "tuned_filters",
     "tuned_gaussians",
 ]
 
@@ -29,15 +30,25 @@ LOO_GAUSSIAN = "gaussian-loo"  # tuned on the test set's own other subjects: the
 Denoise = Callable[[str, float], Any]  # (low-dose NIfTI path, DRF) -> RAS volume
 
 
-def tuned_gaussians(tuning_datalist: str, drfs: Sequence[float], subjects: int) -> dict[float, TunedBaseline]:
-    """A 3D Gaussian post-filter tuned (PSNR in the brain mask) at each DRF on the first `subjects` training
-    subjects."""
+def tuned_filters(
+    tuning_datalist: str, drfs: Sequence[float], subjects: int, baselines: Sequence[str] = (GAUSSIAN,)
+) -> dict[str, dict[float, TunedBaseline]]:
+    """Each classical baseline of `baselines` (the 3D Gaussian post-filter, and e.g. the bilateral and guided
+    filters) tuned (PSNR in the brain mask) at each DRF on the first `subjects` training subjects:
+    {baseline: {DRF: tuned filter}}."""
     items = load_datalist(tuning_datalist)[:subjects]
-    out = {}
+    out: dict[str, dict[float, TunedBaseline]] = {name: {} for name in baselines}
     for drf in drfs:
-        out[float(drf)] = tuned_baselines([GAUSSIAN], at_dose(items, float(drf)))[GAUSSIAN]
-        logger.info("Gaussian tuned at DRF %g on %d subjects: %s", drf, len(items), out[float(drf)].params)
+        tuned = tuned_baselines(list(baselines), at_dose(items, float(drf)))
+        for name in baselines:
+            out[name][float(drf)] = tuned[name]
+            logger.info("%s tuned at DRF %g on %d subjects: %s", name, drf, len(items), tuned[name].params)
     return out
+
+
+def tuned_gaussians(tuning_datalist: str, drfs: Sequence[float], subjects: int) -> dict[float, TunedBaseline]:
+    """The 3D Gaussian post-filter of `tuned_filters`: {DRF: tuned filter}."""
+    return tuned_filters(tuning_datalist, drfs, subjects)[GAUSSIAN]
 
 
 def leave_one_out_gaussians(items: Sequence[dict[str, Any]], drf: float) -> dict[str, TunedBaseline]:
@@ -76,9 +87,10 @@ def evaluate_test_sets(
     denoisers: Mapping[str, Denoise],
     gaussians: Mapping[float, TunedBaseline],
     progress: bool = True,
+    filters: Mapping[str, Mapping[float, TunedBaseline]] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluation records of the input, the Gaussian tuned on the training cohort (`gaussians`, by DRF; may be
-    empty), the Gaussian tuned leave-one-out on the test set itself (`LOO_GAUSSIAN`, the targets' reference) and
+    empty), other baselines tuned there (`filters`: {name: {DRF: tuned filter}}), the Gaussian tuned leave-one-out on the test set itself (`LOO_GAUSSIAN`, the targets' reference) and
     each denoiser ((low-dose path, DRF) -> volume), for every subject of every test set ({name: datalist}) at every
     DRF; each record's `subject` is '<set>/<subject>' and `test_set` names its set, and the LOO Gaussian's record
     holds its parameters."""
@@ -99,6 +111,9 @@ def evaluate_test_sets(
             outputs = {INPUT: low}
             if float(drf) in gaussians:
                 outputs[GAUSSIAN] = gaussians[float(drf)](low, references.voxel_size_mm)
+            for method, by_drf in (filters or {}).items():
+                if float(drf) in by_drf and method != GAUSSIAN:
+                    outputs[method] = by_drf[float(drf)](low, references.voxel_size_mm)
             if item["subject"] in loo[(name, float(drf))]:
                 outputs[LOO_GAUSSIAN] = loo[(name, float(drf))][item["subject"]](low, references.voxel_size_mm)
             outputs.update({method: denoise(path, float(drf)) for method, denoise in denoisers.items()})

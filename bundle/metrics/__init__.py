@@ -14,7 +14,7 @@ from .image_quality import (
     slice_metrics,
     ssim_map_2d,
 )
-from .lesion import lesion_bias, suv_peak, white_matter_cv
+from .lesion import lesion_bias, suv_peak, white_matter_cv, white_matter_noise
 from .regions import brain_regions, paper_convention_metrics, regional_metrics
 from .statistics import PairedComparison, paired_comparison
 from .volume_evaluation import evaluate_volume
@@ -29,6 +29,7 @@ __all__ = [
     "regional_metrics",
     "suv_peak",
     "white_matter_cv",
+    "white_matter_noise",
     "SSIM_SIGMA",
     "SSIM_WINDOW",
     "check_mask",

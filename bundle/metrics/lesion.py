@@ -37,6 +37,7 @@ __all__ = [
     "reference_contrast",
     "suv_peak",
     "white_matter_cv",
+    "white_matter_noise",
 ]
 
 PEAK_SPHERE_ML = 1.0
@@ -154,6 +155,17 @@ def lesion_bias(
             "voxels": int(lesion.sum()),
         }
     return out
+
+
+def white_matter_noise(image: np.ndarray, reference: np.ndarray, white_matter: np.ndarray) -> float:
+    """SD of the error (image - reference) over the reference's mean in a white-matter region: the noise left in
+    the image, free of the anatomy's own texture that the CV of the image also reads."""
+    region = np.asarray(white_matter, bool)
+    error = (np.asarray(image, np.float64) - np.asarray(reference, np.float64))[region]
+    mean = float(np.asarray(reference, np.float64)[region].mean()) if region.any() else 0.0
+    if error.size < 2 or mean == 0:
+        return float("nan")
+    return float(error.std(ddof=1) / mean)
 
 
 def white_matter_cv(image: np.ndarray, white_matter: np.ndarray) -> float:

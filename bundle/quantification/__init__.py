@@ -9,8 +9,8 @@ A record is one method's evaluation of one subject at one dose level:
                        "reference_contrast", "suv_mean_bias_pct_vs_truth", ...}, ...},
      "white_matter_cv": ...}
 
-(`evaluation_record` builds one from `metrics.evaluate_volume`). A lesion is hot or cold by the sign of its contrast
-in the full-dose reference. Every comparison of two methods is paired over the subjects both were evaluated on: the
+(`evaluation_record` builds one from `metrics.evaluate_volume`). A lesion is hot or cold by its kind where the phantom
+names it (`records.KIND_POLARITY`), else by the sign of its contrast in the full-dose reference. Every comparison of two methods is paired over the subjects both were evaluated on: the
 mean difference, its 95 % bootstrap interval and the sign test (`metrics.paired_comparison`).
 """
 

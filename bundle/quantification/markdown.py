@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..tables import format_table
-from .records import Records
+from .records import SMALL_LESION_VOXELS, Records
 from .tables import dose_rows, drf_label, lesion_kind_rows, lesion_rows, paired_rows, regional_rows
 
 __all__ = ["markdown_sections"]
@@ -42,9 +42,15 @@ def markdown_sections(
             f"{heading} Lesion uptake: {kind} lesions",
             "Bias against the full-dose image in percent, 100 x (method / full dose - 1), over every "
             f"{kind} lesion of every test subject; worst = the largest |bias|; SUVpeak is the PERCIST 1 mL "
-            "sphere; contrast recovery 1 is perfect.",
+            "sphere; contrast recovery 1 is perfect. Hot and cold by the phantom's lesion kind (rims, nodules and "
+            "PET-only foci are hot; necrotic cores, whose bias is their rim's spill-in, and cold lesions are cold).",
             lesion_rows(records, methods, kind, names),
         )
+    lines += _section(
+        f"{heading} Lesion uptake: hot lesions under {SMALL_LESION_VOXELS} voxels",
+        "The hot lesions above that are smaller than about 0.8 mL, where partial volume and noise weigh most.",
+        lesion_rows(records, methods, "hot", names, small=True),
+    )
     for drf in detail_drfs:
         lines += _section(
             f"{heading} Lesions by kind at DRF {drf_label(drf)}", "", lesion_kind_rows(records, methods, drf, names)
@@ -54,7 +60,9 @@ def markdown_sections(
             f"{heading} Where in the brain, DRF {drf_label(drf)}",
             "Mean PSNR [dB] per region (interior: more than 6 mm inside the brain's edge; edge: the 6 mm band; "
             "the paper's convention: masked images over whole slices, for holding beside the paper's Table I) "
-            "and the coefficient of variation of uniform white matter.",
+            "and, in pure white matter (more than 4 mm inside it, 10 mm from lesions), the coefficient of variation "
+            "of the image (which also reads the phantom's own texture) and the noise, the "
+            "SD of the error over the mean.",
             regional_rows(records, methods, drf, names),
         )
     lines += _section(

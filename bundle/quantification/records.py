@@ -11,7 +11,9 @@ import numpy as np
 from ..metrics import PairedComparison, paired_comparison
 
 __all__ = [
+    "KIND_POLARITY",
     "REGIONS",
+    "SMALL_LESION_VOXELS",
     "Getter",
     "Records",
     "evaluation_record",
@@ -43,20 +45,41 @@ def evaluation_record(
             label: dict(values, kind=kinds.get(label, "lesion")) for label, values in result["lesions"].items()
         },
         "white_matter_cv": result.get("white_matter_cv"),
+        "white_matter_noise": result.get("white_matter_noise"),
     }
 
 
+KIND_POLARITY = {
+    "enhancing_rim": "hot",
+    "hot_nodule": "hot",
+    "pet_only": "hot",
+    "ring_enhancing": "hot",
+    "necrotic_core": "cold",  # inside a hot rim: its bias is the rim's spill-in (cold fill-in)
+    "cold": "cold",
+}
+"""The polarity of the phantoms' lesion kinds (both simulators'), which decides a lesion's table."""
+SMALL_LESION_VOXELS = 100  # about 0.8 mL at 2 mm: a lesion this small gets its own rows
+
+
 def polarity(lesion: Mapping[str, Any]) -> str:
-    """'hot' or 'cold' by the lesion's contrast in the reference ('unknown' without a background to compare with)."""
+    """'hot' or 'cold': by the lesion's kind where the phantom names it (`KIND_POLARITY`: a necrotic core is cold
+    even where its rim's spill-in makes it brighter than its background), else by the sign of its contrast in the
+    reference ('unknown' without a background to compare with)."""
+    if lesion.get("kind") in KIND_POLARITY:
+        return KIND_POLARITY[lesion["kind"]]
     contrast = lesion.get("reference_contrast")
     if contrast is None or not math.isfinite(contrast):
         return "unknown"
     return "hot" if contrast >= 0 else "cold"
 
 
-def lesions_of(record: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
-    """A record's lesions of polarity `kind` ('hot' or 'cold')."""
-    return [v for v in record["lesions"].values() if polarity(v) == kind]
+def lesions_of(record: Mapping[str, Any], kind: str, small: bool | None = None) -> list[dict[str, Any]]:
+    """A record's lesions of polarity `kind` ('hot' or 'cold'); with `small`, only those under (True) or of at least
+    (False) `SMALL_LESION_VOXELS` voxels."""
+    out = [v for v in record["lesions"].values() if polarity(v) == kind]
+    if small is not None:
+        out = [v for v in out if (float(v.get("voxels", 0)) < SMALL_LESION_VOXELS) == small]
+    return out
 
 
 def finite(value: Any) -> bool:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..metrics import PairedComparison
-from .records import REGIONS, Records, finite, mean_abs_lesion_bias, polarity, region_psnr
+from .records import REGIONS, SMALL_LESION_VOXELS, Records, finite, mean_abs_lesion_bias, polarity, region_psnr
 
 __all__ = ["dose_rows", "drf_label", "lesion_kind_rows", "lesion_rows", "paired_rows", "regional_rows"]
 
@@ -65,6 +65,10 @@ def _lesions(records: Records, drf: float | None, method: str, keep: Callable[[d
     return [v for r in records.of(drf, method).values() for v in r["lesions"].values() if keep(v)]
 
 
+def _size_matches(lesion: dict, small: bool | None) -> bool:
+    return small is None or (float(lesion.get("voxels", 0)) < SMALL_LESION_VOXELS) == small
+
+
 def _worst(values: Sequence[float]) -> float:
     values = [v for v in values if finite(v)]
     return max(values, key=abs) if values else float("nan")
@@ -85,15 +89,21 @@ def _lesion_summary(lesions: Sequence[dict]) -> dict[str, Any]:
 
 
 def lesion_rows(
-    records: Records, methods: Sequence[str], kind: str, names: Mapping[str, str], drfs: Sequence | None = None
+    records: Records,
+    methods: Sequence[str],
+    kind: str,
+    names: Mapping[str, str],
+    drfs: Sequence | None = None,
+    small: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Per dose level and method, over every lesion of polarity `kind` ('hot' or 'cold') of every subject: mean and
-    worst (largest |bias|) SUVmean and SUVmax bias against the full dose, mean SUVpeak bias, contrast recovery, and
-    the SUVmean bias against the phantom."""
+    """Per dose level and method, over every lesion of polarity `kind` ('hot' or 'cold') of every subject (with
+    `small`, only those under (True) or of at least (False) `SMALL_LESION_VOXELS` voxels): mean and worst (largest
+    |bias|) SUVmean and SUVmax bias against the full dose, mean SUVpeak bias, contrast recovery, and the SUVmean bias
+    against the phantom."""
     rows = []
     for drf in drfs if drfs is not None else records.drfs:
         for m in [m for m in methods if records.of(drf, m)]:
-            lesions = _lesions(records, drf, m, lambda v: polarity(v) == kind)
+            lesions = _lesions(records, drf, m, lambda v: polarity(v) == kind and _size_matches(v, small))
             if lesions:
                 rows.append({"DRF": drf_label(drf), "method": names.get(m, m), **_lesion_summary(lesions)})
     return rows
@@ -115,8 +125,8 @@ def lesion_kind_rows(
 def regional_rows(
     records: Records, methods: Sequence[str], drf: float | None, names: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """At one dose level, per method: mean PSNR in each brain region, in the paper's convention, and the noise (CV)
-    of uniform white matter."""
+    """At one dose level, per method: mean PSNR in each brain region, in the paper's convention, the CV of pure white
+    matter (which also reads the anatomy's texture) and its noise (SD of the error over the mean)."""
     rows = []
     for m in [m for m in methods if records.of(drf, m)]:
         mine = records.of(drf, m).values()
@@ -126,6 +136,7 @@ def regional_rows(
                 row[region.replace("_", " ")] = _mean(r["regions"].get(region, {}).get("psnr") for r in mine)
         row["paper convention"] = _mean(r["paper_convention"]["psnr"] for r in mine)
         row["white-matter CV"] = _mean(r.get("white_matter_cv") for r in mine)
+        row["white-matter noise"] = _mean(r.get("white_matter_noise") for r in mine)
         rows.append(row)
     return rows
 
