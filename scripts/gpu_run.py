@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root,
 
 from bundle.command_line import OneLineArgumentParser
 from bundle.errors import cli_errors
-from bundle.gpu_run.steps import STEPS, GpuRunSettings, run_steps
+from bundle.gpu_run.steps import DEFAULT_STEPS, STEPS, GpuRunSettings, run_steps
 from bundle.io import ensure_writable_dir
 
 
@@ -32,7 +32,12 @@ def build_parser() -> OneLineArgumentParser:
     p = OneLineArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", help="folder for the run's files (at most 8)")
     p.add_argument("--dry-run", action="store_true", help="tiny settings, any device (CI)")
-    p.add_argument("--steps", nargs="+", default=list(STEPS), help=f"steps to run, in order (default {list(STEPS)})")
+    p.add_argument(
+        "--steps",
+        nargs="+",
+        default=list(DEFAULT_STEPS),
+        help=f"steps to run, in order, of {list(STEPS)} (default {DEFAULT_STEPS})",
+    )
     p.add_argument("--work-dir", default=None, help="data, runs and the log (default a temporary folder)")
     p.add_argument("--jobs", type=int, default=None, help="folds at once (default 9; 2 in a dry run)")
     p.add_argument("--dose-levels", nargs="+", default=None, help="dose levels each fold is evaluated at (default all)")

@@ -10,7 +10,7 @@ import pytest
 from helpers import REPO_ROOT, last_error_line, run_script
 
 from bundle.gpu_run.docs_update import BEGIN, DOCS_TARGETS, END, OWNED_PREFIX, generated_block, replace_block
-from bundle.gpu_run.steps import STEPS
+from bundle.gpu_run.steps import DEFAULT_STEPS
 
 MAX_FILES = 8  # the issue's limit on what the run leaves under OUT
 
@@ -29,7 +29,7 @@ def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_dry_run_runs_every_step_and_keeps_to_the_file_limit(dry_run: tuple[Path, str]) -> None:
     out, stdout = dry_run
     run = json.loads((out / "run.json").read_text())
-    assert list(run["steps"]) == list(STEPS)
+    assert list(run["steps"]) == DEFAULT_STEPS
     assert all(step["ok"] for step in run["steps"].values()), run["steps"]
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= MAX_FILES, files
@@ -39,8 +39,10 @@ def test_dry_run_runs_every_step_and_keeps_to_the_file_limit(dry_run: tuple[Path
     for row in crossval["per_subject"]:
         assert float(row["network_psnr"]) > 0 and float(row["gaussian_psnr"]) > 0
     bench = json.loads((out / "benchmark.json").read_text())
-    assert {(r["base_features"], r["precision"]) for r in bench["inference"]} == {
-        (w, p) for w in (16, 32) for p in ("fp32", "bf16")
+    assert {(r["network"], r["base_features"], r["precision"]) for r in bench["inference"]} == {
+        (n, w, p)
+        for n, w in (("paper", 32), ("shipped generalist", 16), ("generalist GPU profile", 32))
+        for p in ("fp32", "bf16")
     }
     assert all(t["slices_per_second"] > 0 for t in bench["training"])
     assert "dry run" in stdout and "| subject |" in stdout
@@ -86,3 +88,17 @@ def test_replace_block_appends_then_replaces_and_rejects_unpaired_markers() -> N
     assert generated_block(twice) == "second" and generated_block("no block here") is None
     with pytest.raises(ValueError, match="unpaired"):
         replace_block(f"a\n{END}\nb\n{BEGIN}\n", "x")
+
+
+def test_dry_run_of_the_generalist_step_trains_and_evaluates_the_generalist_profile(tmp_path: Path) -> None:
+    out, work = tmp_path / "out", tmp_path / "work"
+    proc = run_script(
+        "gpu_run", str(out), "--dry-run", "--work-dir", str(work), "--steps", "simulate", "generalist", timeout=900
+    )
+    log = work / "gpu_run.log"
+    assert proc.returncode == 0, proc.stderr[-2000:] + (log.read_text()[-3000:] if log.is_file() else "")
+    result = json.loads((out / "generalist.json").read_text())
+    assert result["ok"] and result["train_exit"] == 0 and result["evaluate_exit"] == 0
+    assert "## Targets: gpu" in result["report_md"] and "DRF" in result["report_md"]
+    manifest = json.loads((work / "generalist" / "checkpoints" / "manifest.json").read_text())
+    assert manifest["settings"]["profile"].strip("'\"") == "generalist-gpu"

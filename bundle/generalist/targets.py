@@ -96,8 +96,9 @@ def target_rows(
             )
         else:
             getter = mean_abs_lesion_bias()
-            pairs = paper.pairs(drf, method, reference)
-            below = sum(getter(a) < getter(b) for a, b in pairs.values())
+            values = [(getter(a), getter(b)) for a, b in paper.pairs(drf, method, reference).values()]
+            pairs = [(a, b) for a, b in values if a is not None and b is not None]  # subjects with hot lesions
+            below = sum(a < b for a, b in pairs)
             rows.append(
                 _row(
                     "hot lesions: mean |SUVmean bias| <= 8 % and below the Gaussian's on >= 8 of 9",

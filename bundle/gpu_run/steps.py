@@ -1,5 +1,7 @@
 """The prepared GPU run: install the carried wheels, run the CUDA tests, simulate the `paper` preset, run the
-paper-profile leave-one-out cross-validation (all folds side by side), and benchmark; each step saves its whole
+paper-profile leave-one-out cross-validation (all folds side by side), and benchmark (the paper network, the shipped
+model and the generalist GPU profile's network); on request also train and evaluate the generalist model at its GPU
+profile (`generalist`); each step saves its whole
 result under OUT as it ends, so a run cut short keeps every finished step. `--dry-run` runs the same steps on a CPU
 with tiny settings (CI runs it)."""
 
@@ -20,7 +22,7 @@ from typing import Any, Callable
 from ..errors import ConfigValueError
 from ..io import write_json
 
-__all__ = ["STEPS", "GpuRunSettings", "run_steps"]
+__all__ = ["DEFAULT_STEPS", "STEPS", "GpuRunSettings", "run_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ class GpuRunSettings:
     bench_repeat: int = 20
     train_steps: int = 20
     dry_run: bool = False
+    # the generalist step (opt-in: --steps ... generalist): its cohort (settings over the generalist-train cohort's)
+    # and training overrides (monai.bundle `--key value` pairs) on top of the generalist GPU profile
+    generalist_cohort: dict[str, Any] = field(default_factory=dict)
+    generalist_overrides: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def dry(cls) -> "GpuRunSettings":
@@ -61,6 +67,16 @@ class GpuRunSettings:
             bench_repeat=2,
             train_steps=2,
             dry_run=True,
+            generalist_cohort={"preset": "tiny", "n_subjects": 3, "drfs": [20.0, 200.0]},
+            generalist_overrides={
+                "num_epochs": 1,
+                "base_features": 4,
+                "slices_per_volume": 8,
+                "num_val_subjects": 1,
+                "train_drfs": [20, 200],
+                "val_drfs": [20, 200],
+                "val_interval": 1,
+            },
         )
 
 
@@ -167,6 +183,56 @@ class GpuRun:
         result["ok"] = rc == 0
         return result
 
+    def generalist(self) -> dict[str, Any]:
+        """The generalist model at its GPU profile: simulate its training cohort, train it (dose-conditioned, every
+        DRF), and evaluate it on the simulated paper subjects through the shipped inference path
+        (`scripts/evaluate_generalist.py`); the report's markdown is kept."""
+        from ..mlflow_tracking import default_tracking_uri
+        from ..simulation.cohorts import cohort
+
+        s, started = self.settings, time.perf_counter()
+        cohort_dir, run_dir, eval_dir = self.work / "generalist_train", self.work / "generalist", self.work / "gen_eval"
+        settings = {**cohort("generalist-train").settings, **s.generalist_cohort, "drfs": None}
+        settings["drfs"] = [float(d) for d in s.generalist_cohort.get("drfs", s.drfs)]
+        code = (
+            "import json, sys; from bundle.simulation import SimulationConfig, simulate_dataset; "
+            "simulate_dataset(sys.argv[1], SimulationConfig(**json.loads(sys.argv[2])), progress=False)"
+        )
+        rc, tail = _python(["-c", code, str(cohort_dir), json.dumps(settings)], self.log)
+        result: dict[str, Any] = {"simulate_exit": rc, "tail": tail, "ok": False}
+        if rc != 0:
+            return result
+        files = "['configs/train.json','configs/profiles/generalist.json','configs/profiles/generalist_gpu.json']"
+        overrides = {
+            "dataset_dir": str(cohort_dir),
+            "test_datalists": [str(self.data_dir / "datalist.json")],
+            "output_dir": str(run_dir),
+            "tracking#tracking_uri": default_tracking_uri(run_dir),  # the run's own store, never the repository's
+            **s.generalist_overrides,
+        }
+        args = ["-m", "monai.bundle", "run", "training", "--config_file", files]
+        for key, value in overrides.items():
+            args += [f"--{key}", repr(value) if isinstance(value, str) else json.dumps(value)]
+        rc, tail = _python(args, self.log)
+        result.update(train_exit=rc, tail=tail, train_seconds=time.perf_counter() - started)
+        if rc != 0:
+            return result
+        args = ["scripts/evaluate_generalist.py", "--run", f"gpu={run_dir / 'checkpoints'}", "--out", str(eval_dir)]
+        args += ["--paper-datalist", str(self.data_dir / "datalist.json"), "--tuning-subjects", "2", "--no-progress"]
+        args += ["--tuning-datalist", str(cohort_dir / "datalist.json"), "--drf", *[f"{d:g}" for d in settings["drfs"]]]
+        for other in ("new-anatomy", "new-scanners", "new-scanners-native", "second-simulator"):
+            args += [f"--{other}-datalist", ""]
+        rc, tail = _python(args, self.log)
+        report = eval_dir / "README.md"
+        result.update(
+            evaluate_exit=rc,
+            tail=tail,
+            seconds=time.perf_counter() - started,
+            report_md=report.read_text() if report.is_file() else "",
+            ok=rc == 0,
+        )
+        return result
+
     def benchmark(self) -> dict[str, Any]:
         import torch
 
@@ -184,7 +250,11 @@ STEPS: dict[str, tuple[str, Callable[[GpuRun], dict[str, Any]]]] = {
     "simulate": ("simulation.json", GpuRun.simulate),
     "crossval": ("crossval.json", GpuRun.crossval),
     "benchmark": ("benchmark.json", GpuRun.benchmark),
+    "generalist": ("generalist.json", GpuRun.generalist),
 }
+DEFAULT_STEPS = ["install", "tests", "simulate", "crossval", "benchmark"]
+"""The steps a plain run takes; `generalist` (cohort, training and evaluation at the generalist GPU profile, longer
+than one lent machine's 15 minutes) is asked for with `--steps ... generalist`."""
 
 
 def environment() -> dict[str, Any]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from ..data import datalist_drf, lesion_kinds
 from ..io import load_ras_volume, read_json, write_json
 from ..metrics import evaluate_volume
@@ -39,6 +41,8 @@ class SubjectReferences:
         mask = load("mask")
         self.mask = mask > 0.5 if mask is not None else estimate_support_mask(load("image"))
         self.lesion, self.truth, self.tissue = load("lesion"), load("truth"), load("tissue")
+        if self.lesion is not None and not np.any(self.lesion > 0):
+            self.lesion = None  # an all-zero map: a subject without lesions (as the evaluation workflow reads it)
         zooms = nib.as_closest_canonical(nib.load(item["label"])).header.get_zooms()[:3]
         self.voxel_size_mm = tuple(float(z) for z in zooms)
 
