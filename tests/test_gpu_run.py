@@ -16,20 +16,21 @@ MAX_FILES = 8  # the issue's limit on what the run leaves under OUT
 
 
 @pytest.fixture(scope="module")
-def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """`scripts/gpu_run.py OUT --dry-run`, once for the module: (OUT, stdout)."""
+def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
+    """`scripts/gpu_run.py OUT --dry-run` with every step, once for the module: (OUT, stdout, work folder)."""
     out = tmp_path_factory.mktemp("gpu_out")
     work = tmp_path_factory.mktemp("gpu_work")
-    proc = run_script("gpu_run", str(out), "--dry-run", "--work-dir", str(work), timeout=900)
+    steps = [*DEFAULT_STEPS, "generalist"]  # every step, the opt-in one too, in one dry run
+    proc = run_script("gpu_run", str(out), "--dry-run", "--work-dir", str(work), "--steps", *steps, timeout=900)
     log = work / "gpu_run.log"
     assert proc.returncode == 0, proc.stderr[-3000:] + (log.read_text()[-3000:] if log.is_file() else "")
-    return out, proc.stdout
+    return out, proc.stdout, work
 
 
-def test_dry_run_runs_every_step_and_keeps_to_the_file_limit(dry_run: tuple[Path, str]) -> None:
-    out, stdout = dry_run
+def test_dry_run_runs_every_step_and_keeps_to_the_file_limit(dry_run: tuple[Path, str, Path]) -> None:
+    out, stdout, _ = dry_run
     run = json.loads((out / "run.json").read_text())
-    assert list(run["steps"]) == DEFAULT_STEPS
+    assert list(run["steps"]) == [*DEFAULT_STEPS, "generalist"]
     assert all(step["ok"] for step in run["steps"].values()), run["steps"]
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= MAX_FILES, files
@@ -48,8 +49,10 @@ def test_dry_run_runs_every_step_and_keeps_to_the_file_limit(dry_run: tuple[Path
     assert "dry run" in stdout and "| subject |" in stdout
 
 
-def test_gpu_report_writes_one_block_per_docs_file_and_replaces_it(dry_run: tuple[Path, str], tmp_path: Path) -> None:
-    out, _ = dry_run
+def test_gpu_report_writes_one_block_per_docs_file_and_replaces_it(
+    dry_run: tuple[Path, str, Path], tmp_path: Path
+) -> None:
+    out, _, _ = dry_run
     docs = tmp_path / "docs"
     shutil.copytree(REPO_ROOT / "docs", docs, ignore=shutil.ignore_patterns("*.png"))
     before = {name: (docs / name).read_text() for name in DOCS_TARGETS if (docs / name).is_file()}
@@ -90,13 +93,10 @@ def test_replace_block_appends_then_replaces_and_rejects_unpaired_markers() -> N
         replace_block(f"a\n{END}\nb\n{BEGIN}\n", "x")
 
 
-def test_dry_run_of_the_generalist_step_trains_and_evaluates_the_generalist_profile(tmp_path: Path) -> None:
-    out, work = tmp_path / "out", tmp_path / "work"
-    proc = run_script(
-        "gpu_run", str(out), "--dry-run", "--work-dir", str(work), "--steps", "simulate", "generalist", timeout=900
-    )
-    log = work / "gpu_run.log"
-    assert proc.returncode == 0, proc.stderr[-2000:] + (log.read_text()[-3000:] if log.is_file() else "")
+def test_dry_run_of_the_generalist_step_trains_and_evaluates_the_generalist_profile(
+    dry_run: tuple[Path, str, Path],
+) -> None:
+    out, _, work = dry_run
     result = json.loads((out / "generalist.json").read_text())
     assert result["ok"] and result["train_exit"] == 0 and result["evaluate_exit"] == 0
     assert "## Targets: gpu" in result["report_md"] and "DRF" in result["report_md"]
