@@ -12,7 +12,7 @@ from ..data import at_dose, load_datalist
 from ..deploy.trained_denoiser import TrainedDenoiser
 from ..io import load_ras_volume
 from ..metrics import masked_psnr
-from ..paper.scoring import SubjectReferences
+from ..quantification.references import SubjectReferences
 from ..transforms.native_grid import detail_weight
 
 __all__ = ["DETAIL_DRF_GRID", "WEIGHT_GRID", "fit_detail_drf"]

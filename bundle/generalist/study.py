@@ -10,8 +10,8 @@ from ..baselines.registry import make_baseline
 from ..baselines.tuning import TunedBaseline, load_cases, score_grid
 from ..data import at_dose, lesion_kinds, load_datalist
 from ..io import load_ras_volume
-from ..paper.scoring import SubjectReferences
 from ..quantification import evaluation_record
+from ..quantification.references import SubjectReferences
 
 __all__ = [
     "GAUSSIAN",

@@ -6,12 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from ..data import datalist_drf, lesion_kinds
 from ..io import load_ras_volume, read_json, write_json
-from ..metrics import evaluate_volume
 from ..quantification import evaluation_record
+from ..quantification.references import SubjectReferences
 
 __all__ = ["display_name", "score_records"]
 
@@ -24,30 +22,6 @@ def display_name(baseline: str) -> str:
 def _file_identity(path: str) -> tuple:
     stat = Path(path).stat()
     return (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-class SubjectReferences:
-    """One subject's full-dose image, brain mask, lesion map, phantom and tissue map (RAS), loaded once."""
-
-    def __init__(self, item: dict[str, Any]) -> None:
-        import nibabel as nib
-
-        from ..metrics import estimate_support_mask
-
-        def load(key: str) -> Any:
-            return load_ras_volume(item[key]) if item.get(key) else None
-
-        self.full = load("label")
-        mask = load("mask")
-        self.mask = mask > 0.5 if mask is not None else estimate_support_mask(load("image"))
-        self.lesion, self.truth, self.tissue = load("lesion"), load("truth"), load("tissue")
-        if self.lesion is not None and not np.any(self.lesion > 0):
-            self.lesion = None  # an all-zero map: a subject without lesions (as the evaluation workflow reads it)
-        zooms = nib.as_closest_canonical(nib.load(item["label"])).header.get_zooms()[:3]
-        self.voxel_size_mm = tuple(float(z) for z in zooms)
-
-    def evaluate(self, image: Any) -> dict[str, Any]:
-        return evaluate_volume(image, self.full, self.mask, self.voxel_size_mm, self.lesion, self.truth, self.tissue)
 
 
 def score_records(
