@@ -63,6 +63,32 @@ def run_bundle(
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
+def run_bundle_in_process(config_files: list[str], overrides: dict[str, Any]) -> Any:
+    """The bundle's configs run in-process, as `python -m monai.bundle run` runs them (one interpreter for the whole
+    suite instead of one per run): an object with the exit code, the printed output and the one-line error, like
+    `run_bundle`'s."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
+    from monai.bundle import ConfigWorkflow
+
+    from bundle.errors import user_error_message
+
+    files = config_files[0] if len(config_files) == 1 else list(config_files)
+    printed, code, error = io.StringIO(), 0, ""
+    with contextlib.redirect_stdout(printed):
+        try:
+            workflow = ConfigWorkflow(config_file=files, workflow_type=None, logging_file=False, **overrides)
+            workflow.initialize()
+            workflow.run()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        except Exception as exc:  # noqa: BLE001 - as the command line reports it: one line, exit 1
+            code, error = 1, f"error: {user_error_message(exc) or exc}"
+    return SimpleNamespace(returncode=code, stdout=printed.getvalue(), stderr=error)
+
+
 def last_error_line(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
     return lines[-1] if lines else ""

@@ -14,7 +14,7 @@ import numpy as np
 import pydicom
 import pytest
 import torch
-from helpers import REPO_ROOT, run_bundle, tiny_overrides
+from helpers import REPO_ROOT, run_bundle_in_process, tiny_overrides
 from monai.transforms import LoadImage
 
 from bundle.deploy.export import check_exports, export_onnx, export_torchscript, load_inference_network
@@ -32,6 +32,7 @@ def tiny_model(tiny_trained):
 
 
 def _infer(model, input_dir, output_dir, **extra):
+    """The inference config on the tiny network, in-process (see `helpers.run_bundle_in_process`)."""
     overrides = {
         "bundle_root": str(REPO_ROOT),
         "ckpt_path": str(model),
@@ -43,7 +44,7 @@ def _infer(model, input_dir, output_dir, **extra):
         "network_def#base_features": 4,
     }
     overrides.update(extra)
-    return run_bundle("run", [INFERENCE], overrides)
+    return run_bundle_in_process([INFERENCE], overrides)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import torch
 from helpers import (
     REPO_ROOT,
     in_process_inference,
-    run_script,
+    load_script,
     tiny_inference_settings,
     tiny_overrides,
     user_error_line,
@@ -306,10 +306,12 @@ def test_a_label_in_other_units_than_its_image_is_refused(tiny_dataset, tmp_path
         (["--counts", "10"], "counts"),
     ],
 )
-def test_simulation_settings_that_give_no_image_are_refused(tmp_path, args, setting):
-    proc = run_script("simulate", "--output-dir", str(tmp_path / "o"), "--preset", "tiny", *args)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and lines[-1].startswith(f"error: ConfigValueError: setting {setting}:")
+def test_simulation_settings_that_give_no_image_are_refused(tmp_path, args, setting, capsys):
+    simulate = load_script("simulate")  # the command's main in-process (its one-line error and exit code are main's)
+    with pytest.raises(SystemExit) as exit_info:
+        simulate.main(["--output-dir", str(tmp_path / "o"), "--preset", "tiny", *args])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_info.value.code == 2 and lines[-1].startswith(f"error: ConfigValueError: setting {setting}:")
     assert not (tmp_path / "o").exists()
 
 

@@ -70,7 +70,7 @@ def test_on_the_training_grid_the_correction_path_returns_the_prediction(tiny_da
 
 def test_evaluation_runs_the_shipped_inference_path(tiny_dataset, tiny_trained, tmp_path):
     """`TrainedDenoiser` (the generalist evaluation) gives what batch inference writes for the same off-grid study."""
-    from helpers import run_bundle, tiny_inference_settings
+    from helpers import run_bundle_in_process, tiny_inference_settings
 
     (tmp_path / "in").mkdir()
     path, _ = _off_grid_study(tiny_dataset, tmp_path / "in")
@@ -78,7 +78,7 @@ def test_evaluation_runs_the_shipped_inference_path(tiny_dataset, tiny_trained, 
     evaluated = TrainedDenoiser(run, weights="model.pt", precision="fp32")(path, None)
     settings = tiny_inference_settings(run / "model.pt", precision="fp32", dataset_dir=str(tmp_path / "in"))
     settings.update({"output_dir": str(tmp_path / "out"), "write_dicom": False})
-    proc = run_bundle("run", [str(REPO_ROOT / "configs" / "inference.json")], settings)
+    proc = run_bundle_in_process([str(REPO_ROOT / "configs" / "inference.json")], settings)
     assert proc.returncode == 0, proc.stderr[-2000:]
     written = load_ras_volume(tmp_path / "out" / "offgrid_denoised.nii.gz")
     assert written.shape == evaluated.shape == load_ras_volume(path).shape

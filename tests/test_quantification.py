@@ -196,3 +196,27 @@ def test_lesions_are_hot_or_cold_by_their_kind_and_small_hot_lesions_get_their_o
     assert lesion_rows(table, ["net"], "cold", NAMES)[0]["SUVmean bias %"] == pytest.approx(40.0)
     text = "\n".join(markdown_sections(table, ["net"], "net", "net", "net", NAMES, [200.0]))
     assert f"hot lesions under {SMALL_LESION_VOXELS} voxels" in text
+
+
+def test_code_error_curve_pairs_each_wrong_code_with_the_true_one_and_skips_codes_outside_the_trained_range(
+    tiny_dataset,
+):
+    import re
+
+    from bundle.generalist.code_sensitivity import code_error_markdown, code_error_records, code_error_rows
+    from bundle.io import load_ras_volume
+
+    def denoise(path: str, given: float) -> np.ndarray:  # a stand-in model: exact at its true code, worse off it
+        true = float(re.search(r"drf(\d+)", path).group(1))
+        return load_ras_volume(path) * (1.0 + 0.05 * abs(np.log2(given / true)))
+
+    datalist = str(tiny_dataset / "datalist.json")
+    records = code_error_records({"tiny": datalist}, [20.0, 200.0], [-1.0, 0.0, 1.0], denoise, (2.0, 200.0))
+    subjects = {r["subject"] for r in records}
+    assert not [r for r in records if r["given_drf"] > 200.0]  # DRF 200 x 2 is refused, so not run
+    assert len(records) == len(subjects) * (3 + 2)
+    rows = {(r["DRF"], r["log2 code error"]): r for r in code_error_rows(records, "tiny")}
+    assert rows[("20", "+0")]["change vs true code, dB (95 % CI)"] == ""
+    for key in (("20", "-1"), ("20", "+1"), ("200", "-1")):
+        assert rows[key]["change vs true code, dB (95 % CI)"].startswith("-")  # a wrong code costs PSNR here
+    assert "## tiny" in code_error_markdown(records, ["# header"], None)

@@ -9,7 +9,7 @@ import shutil
 import nibabel as nib
 import numpy as np
 import pytest
-from helpers import REPO_ROOT, run_bundle, tiny_overrides
+from helpers import REPO_ROOT, run_bundle, run_bundle_in_process, tiny_overrides
 
 TRAIN = str(REPO_ROOT / "configs" / "train.json")
 EVALUATE = str(REPO_ROOT / "configs" / "evaluate.json")
@@ -73,7 +73,7 @@ def test_inference_keeps_shape_affine_and_units_and_is_scale_equivariant(trained
     inputs.mkdir()
     nib.save(nib.Nifti1Image(data, src.affine), inputs / "study_a.nii.gz")
     nib.save(nib.Nifti1Image(data * 1000, src.affine), inputs / "study_b.nii.gz")
-    proc = run_bundle("run", [INFERENCE], _inference_overrides(trained, tmp_path / "out", input_dir=str(inputs)))
+    proc = run_bundle_in_process([INFERENCE], _inference_overrides(trained, tmp_path / "out", input_dir=str(inputs)))
     assert proc.returncode == 0, proc.stderr[-2000:]
     a = nib.load(tmp_path / "out" / "study_a_denoised.nii.gz")
     b = nib.load(tmp_path / "out" / "study_b_denoised.nii.gz")
@@ -94,7 +94,7 @@ def test_inference_resamples_other_voxel_sizes_and_back(trained, tiny_dataset, t
     inputs = tmp_path / "in"
     inputs.mkdir()
     nib.save(nib.Nifti1Image(data, aff), inputs / "coarse.nii.gz")
-    proc = run_bundle("run", [INFERENCE], _inference_overrides(trained, tmp_path / "out", input_dir=str(inputs)))
+    proc = run_bundle_in_process([INFERENCE], _inference_overrides(trained, tmp_path / "out", input_dir=str(inputs)))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = nib.load(tmp_path / "out" / "coarse_denoised.nii.gz")
     assert out.shape == data.shape
