@@ -193,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 test_sets[test_set] = datalist
         for name, denoiser in denoisers.items():
             _refuse_overlap(name, denoiser.settings, test_sets)
-        records = evaluate_test_sets(test_sets, drfs, calls, tuned, progress=not args.no_progress, filters=filters)
+        baselines = {GAUSSIAN: tuned, **filters}
+        records = evaluate_test_sets(test_sets, drfs, calls, baselines, progress=not args.no_progress)
         methods, seconds = list(calls), time.perf_counter() - start
         settings = {n: d.settings for n, d in denoisers.items()}
         weights = {n: file_sha256(d.weights_file) for n, d in denoisers.items()}

@@ -82,9 +82,10 @@ def study_predictor(
     from ..weights import load_network_weights
     from .trained_denoiser import TrainedDenoiser
 
-    load_network_weights(network, ckpt_path)  # the config's network must be the checkpoint's (refused otherwise)
     if [key for key in extra_keys if key != "dose"]:
-        return NetworkPathPredictor(network, preprocessing, inferer, device)
+        return NetworkPathPredictor(load_network_weights(network, ckpt_path), preprocessing, inferer, device)
+    # the config's network must be the checkpoint's (refused otherwise); the file itself is verified, once, below
+    load_network_weights(network, ckpt_path, verify=False)
     ckpt = Path(ckpt_path)
     source = ckpt.parent if (ckpt.parent / "manifest.json").is_file() else ckpt
     denoiser = TrainedDenoiser(source, ckpt.name, precision=precision, device=device)

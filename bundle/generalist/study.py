@@ -85,15 +85,14 @@ def evaluate_test_sets(
     test_sets: Mapping[str, str],
     drfs: Sequence[float],
     denoisers: Mapping[str, Denoise],
-    gaussians: Mapping[float, TunedBaseline],
+    filters: Mapping[str, Mapping[float, TunedBaseline]],
     progress: bool = True,
-    filters: Mapping[str, Mapping[float, TunedBaseline]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluation records of the input, the Gaussian tuned on the training cohort (`gaussians`, by DRF; may be
-    empty), other baselines tuned there (`filters`: {name: {DRF: tuned filter}}), the Gaussian tuned leave-one-out on the test set itself (`LOO_GAUSSIAN`, the targets' reference) and
-    each denoiser ((low-dose path, DRF) -> volume), for every subject of every test set ({name: datalist}) at every
-    DRF; each record's `subject` is '<set>/<subject>' and `test_set` names its set, and the LOO Gaussian's record
-    holds its parameters."""
+    """Evaluation records of the input, the classical baselines tuned on the training cohort (`filters`: {name:
+    {DRF: tuned filter}}, the Gaussian under `GAUSSIAN`; may be empty), the Gaussian tuned leave-one-out on the
+    test set itself (`LOO_GAUSSIAN`, the targets' reference) and each denoiser ((low-dose path, DRF) -> volume), for
+    every subject of every test set ({name: datalist}) at every DRF; each record's `subject` is '<set>/<subject>'
+    and `test_set` names its set, and the LOO Gaussian's record holds its parameters."""
     from tqdm.auto import tqdm
 
     kinds_of = {path: lesion_kinds(path) for path in test_sets.values()}
@@ -109,10 +108,8 @@ def evaluate_test_sets(
             path = at_dose([item], float(drf))[0]["image"]
             low = load_ras_volume(path)
             outputs = {INPUT: low}
-            if float(drf) in gaussians:
-                outputs[GAUSSIAN] = gaussians[float(drf)](low, references.voxel_size_mm)
-            for method, by_drf in (filters or {}).items():
-                if float(drf) in by_drf and method != GAUSSIAN:
+            for method, by_drf in filters.items():
+                if float(drf) in by_drf:
                     outputs[method] = by_drf[float(drf)](low, references.voxel_size_mm)
             if item["subject"] in loo[(name, float(drf))]:
                 outputs[LOO_GAUSSIAN] = loo[(name, float(drf))][item["subject"]](low, references.voxel_size_mm)
