@@ -8,6 +8,7 @@ error, the PSNR change paired over studies with 95 % intervals), OUT/code_error.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     records = code_error_records(test_sets, args.drf, errors, denoiser, trained)
     minutes = (time.perf_counter() - start) / 60
-    command = args.command or "python scripts/dose_code_sensitivity.py " + " ".join(argv or sys.argv[1:])
+    command = args.command or "python scripts/dose_code_sensitivity.py " + shlex.join(argv or sys.argv[1:])
     header = [
         "# What a wrong dose code costs",
         "",

@@ -10,6 +10,7 @@ OUT/results.json (every record).
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = {n: d.settings for n, d in denoisers.items()}
         weights = {n: file_sha256(d.weights_file) for n, d in denoisers.items()}
     shown = list(records)
-    command = args.command or "python scripts/evaluate_generalist.py " + " ".join(argv or sys.argv[1:])
+    command = args.command or "python scripts/evaluate_generalist.py " + shlex.join(argv or sys.argv[1:])
     names = {INPUT: "input", GAUSSIAN: "Gaussian", **{n: n for n in methods}}
     names.update({"bilateral": "bilateral filter", "guided": "guided filter"})
     header = [
