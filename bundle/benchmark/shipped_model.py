@@ -14,15 +14,16 @@ import torch
 __all__ = ["operator_profile", "precision_psnr", "study_latency"]
 
 # aten operators grouped by what they do to the activations
-_OPERATOR_KINDS = {
-    "convolution": ("convolution", "conv2d", "mkldnn_convolution", "addmm"),
+_OPERATOR_KINDS = {  # the first kind whose names occur in the operator's name takes it
+    "convolution": ("convolution", "conv2d"),
+    "FiLM code (small MLP)": ("aten::addmm", "aten::linear"),
     "ReLU": ("clamp_min", "relu", "threshold"),
     "batch norm": ("batch_norm",),
     "FiLM and residual (mul, add)": ("aten::mul", "aten::add"),
     "concatenate skips": ("aten::cat",),
     "upsampling": ("upsample",),
     "max pooling": ("max_pool",),
-    "copies and padding": ("copy_", "pad", "contiguous", "to"),
+    "copies and padding": ("copy_", "pad", "contiguous", "aten::to", "_to_copy"),
 }
 
 
@@ -133,7 +134,7 @@ def precision_psnr(
     """PSNR (brain mask, against full dose) of the shipped path in fp32 and in bf16 on the datalist's subjects at
     each DRF in `drfs`; the mean and largest per-study difference."""
     from ..baselines.tuning import load_cases
-    from ..data import load_datalist
+    from ..data import at_dose, load_datalist
     from ..deploy.trained_denoiser import TrainedDenoiser
     from ..metrics import masked_psnr
 
@@ -141,9 +142,8 @@ def precision_psnr(
     models = {p: TrainedDenoiser(weights, precision=p) for p in ("fp32", "bf16")}
     deltas, rows = [], []
     for drf in drfs:
-        key = f"image_drf{drf:g}"
-        at_dose = [dict(i, image=i[key]) for i in items if key in i]
-        for item, case in zip(at_dose, load_cases(at_dose)):
+        studies = at_dose(items, float(drf))
+        for item, case in zip(studies, load_cases(studies)):
             psnr = {p: masked_psnr(m(item["image"], drf), case.full, case.mask) for p, m in models.items()}
             deltas.append(psnr["bf16"] - psnr["fp32"])
             rows.append({"subject": item.get("subject", ""), "drf": drf, **psnr})
