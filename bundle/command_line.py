@@ -12,7 +12,7 @@ from typing import NoReturn, Sequence
 
 from .errors import ConfigValueError
 
-__all__ = ["PROFILES", "OneLineArgumentParser", "parse_override", "setup_logging"]
+__all__ = ["PROFILES", "OneLineArgumentParser", "named_paths", "parse_override", "setup_logging"]
 
 PROFILES = {
     "cpu-default": [],
@@ -43,6 +43,23 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def named_paths(specs: Sequence[str], setting: str, what: str = "PATH", skip_missing: bool = True) -> dict[str, str]:
+    """{NAME: PATH} from NAME=PATH arguments; with `skip_missing`, names whose path does not exist are left out, and
+    a one-line error names the setting when none is left (or an argument is malformed)."""
+    from pathlib import Path
+
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ConfigValueError(f"setting {setting}: expected NAME={what}, got {spec!r}")
+        if not skip_missing or Path(path).exists():
+            out[name] = path
+    if not out:
+        raise ConfigValueError(f"setting {setting}: none of {list(specs)} exists")
+    return out
 
 
 def parse_override(text: str) -> tuple[str, object]:

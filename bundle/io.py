@@ -154,6 +154,16 @@ def write_json(obj: Any, path: str | os.PathLike, overwrite: bool = False) -> Pa
     return write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", path, overwrite=overwrite)
 
 
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (replacing `path`) and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     """Read JSON with a one-line error naming the file when it is missing or malformed."""
     p = Path(path)

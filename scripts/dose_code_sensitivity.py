@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""What a wrong dose code costs the shipped (dose-conditioned) model: every test study denoised with its true DRF and
-with the DRF scaled by 2^e (log2 errors e), through the shipped inference path; writes OUT/README.md (per DRF and
-error, the PSNR change paired over studies with 95 % intervals), OUT/code_error.png and OUT/results.json.
+"""What a wrong dose code costs the shipped (dose-conditioned) model, and what the code inference reads from the image
+gets: every test study denoised with its true DRF, with the DRF scaled by 2^e (log2 errors e) and, at
+`--estimated-drf`, with no DRF given, through the shipped inference path; writes OUT/README.md (per DRF and error,
+the PSNR change paired over studies with 95 % intervals; the estimated code against the true and the best code in
+hindsight), OUT/code_error.png and OUT/results.json.
 
     python scripts/dose_code_sensitivity.py --out docs/generalist/code_error
 """
@@ -16,7 +18,7 @@ from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root, so `bundle` imports from any folder
 
-from bundle.command_line import OneLineArgumentParser
+from bundle.command_line import OneLineArgumentParser, named_paths
 from bundle.errors import ConfigValueError, cli_errors
 
 
@@ -42,6 +44,18 @@ def build_parser() -> OneLineArgumentParser:
         default=[-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0],
         help="log2(DRF given / true DRF); 0 (the true code) is always added",
     )
+    p.add_argument(
+        "--estimated-drf",
+        nargs="*",
+        type=float,
+        default=[],
+        help="true dose levels at which each study is also denoised with no DRF given (the code read from the image)",
+    )
+    p.add_argument(
+        "--noise-estimator",
+        default="models/noise_estimator.json",
+        help="the noise estimator's record (estimated codes)",
+    )
     p.add_argument("--out", default="docs/generalist/code_error")
     p.add_argument("--command", default=None, help="the command line to print in the report (default: this one)")
     return p
@@ -55,23 +69,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bundle.generalist.code_sensitivity import code_error_markdown, code_error_records, plot_code_error
     from bundle.io import ensure_writable_dir, file_sha256, write_json, write_text
 
-    test_sets = {}
-    for spec in args.test_set:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise ConfigValueError(f"setting test-set: expected NAME=DATALIST, got {spec!r}")
-        if Path(path).is_file():
-            test_sets[name] = path
-    if not test_sets:
-        raise ConfigValueError(f"setting test-set: none of {args.test_set} exists")
+    test_sets = named_paths(args.test_set, "test-set", "DATALIST")
     out = ensure_writable_dir(args.out, "setting out")
-    denoiser = TrainedDenoiser(args.weights)
+    denoiser = TrainedDenoiser(args.weights, overrides={"noise_estimator_record": args.noise_estimator})
     if not denoiser.dose_conditioned:
         raise ConfigValueError(f"setting weights: {args.weights} is not dose-conditioned; it takes no dose code")
     trained = denoiser.denoiser.dose_input.trained_range
     errors = sorted(set(args.log2_errors) | {0.0})
     start = time.perf_counter()
-    records = code_error_records(test_sets, args.drf, errors, denoiser, trained)
+    dose_input = denoiser.denoiser.dose_input
+    records = code_error_records(
+        test_sets,
+        args.drf,
+        errors,
+        denoiser,
+        trained,
+        estimated_drfs=args.estimated_drf,
+        used_drf=lambda path: float(dose_input.used[Path(path).name]["drf"]),
+    )
     minutes = (time.perf_counter() - start) / 60
     command = args.command or "python scripts/dose_code_sensitivity.py " + shlex.join(argv or sys.argv[1:])
     header = [
@@ -84,6 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(the image is given as less noisy than it is).",
         "",
     ]
+    if args.estimated_drf:
+        estimator = dose_input.image_estimate and denoiser.denoiser.dose_input.estimator
+        header += [
+            f"The estimated code is what inference uses when no DRF is given: the noise estimator `{args.noise_estimator}`"
+            f" (weights sha256 `{estimator.record['sha256']}`) reads the study's noise level, and its equivalent DRF "
+            f"lowered by 2^{estimator.record.get('safety_margin_log2', 0.0):g} is the code. The best code in hindsight "
+            "is the best of the grid of fixed errors, chosen per study on its full-dose image.",
+            "",
+        ]
     caption = f"python scripts/dose_code_sensitivity.py --out {args.out}"
     plot_code_error(records, str(out / "code_error.png"), caption)
     write_json({"command": command, "weights": args.weights, "records": records}, out / "results.json", overwrite=True)

@@ -293,7 +293,7 @@ def test_generalist_profile_trains_dose_conditioned_and_is_evaluated_against_eve
 
 
 def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_estimates_it(
-    tiny_cohorts, tiny_dataset, tmp_path, caplog
+    tiny_cohorts, tiny_dataset, tmp_path, caplog, capsys
 ):
     import shutil
 
@@ -360,12 +360,25 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
         workflow.initialize()
         workflow.run()
 
-    for name, extra in (("given", {"drf": 20}), ("estimated", {"drf": "auto"})):
+    fit = load_script("fit_noise_estimator")
+    estimator = models / "noise_estimator.pt"
+    fit_args = ["--datalist", str(train / "datalist.json"), "--drf", "4", "20", "200", "--held-out", "1"]
+    assert fit.main([*fit_args, "--epochs", "1", "--samples-per-epoch", "8", "--out", str(estimator)]) == 0
+    with pytest.raises(SystemExit) as refused:
+        fit.main([*fit_args, "--out", str(estimator)])
+    assert refused.value.code == 2 and "already exists" in capsys.readouterr().err
+    settings["noise_estimator_record"] = str(models / "noise_estimator.json")
+    for name, extra in (("given", {"drf": 20}), ("estimated", {"drf": "auto"}), ("default", {})):
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="bundle"):
             infer(name, **extra)
         assert (tmp_path / name / "study_denoised.nii.gz").is_file()
-        assert ("(drf setting)" if name == "given" else "(estimated from the image") in caplog.text
-    for drf in (0.5, None):
-        extra = {} if drf is None else {"drf": drf}
-        assert "setting drf" in user_error_line(lambda: infer("bad", **extra))
+        assert ("(drf setting)" if name == "given" else "(read from the image)") in caplog.text
+        record = json.loads((tmp_path / name / "study_denoised.json").read_text())
+        assert record["made_by"]["dose_used"]["source"] == ("given" if name == "given" else "image"), record
+    assert "setting drf" in user_error_line(lambda: infer("bad", drf=0.5))
+    settings["noise_estimator_record"] = str(tmp_path / "none.json")  # no estimator: a DRF is needed
+    assert "setting drf" in user_error_line(lambda: infer("bad"))
+    with caplog.at_level(logging.WARNING, logger="bundle"):
+        infer("legacy", drf="auto")  # bundle 0.2's recorded estimate, asked for and named unreliable
+    assert "(estimated from the image; unreliable" in caplog.text

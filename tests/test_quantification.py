@@ -203,7 +203,12 @@ def test_code_error_curve_pairs_each_wrong_code_with_the_true_one_and_skips_code
 ):
     import re
 
-    from bundle.generalist.code_sensitivity import code_error_markdown, code_error_records, code_error_rows
+    from bundle.generalist.code_sensitivity import (
+        code_error_markdown,
+        code_error_records,
+        code_error_rows,
+        estimated_code_rows,
+    )
     from bundle.io import load_ras_volume
 
     def denoise(path: str, given: float) -> np.ndarray:  # a stand-in model: exact at its true code, worse off it
@@ -220,3 +225,22 @@ def test_code_error_curve_pairs_each_wrong_code_with_the_true_one_and_skips_code
     for key in (("20", "-1"), ("20", "+1"), ("200", "-1")):
         assert rows[key]["change vs true code, dB (95 % CI)"].startswith("-")  # a wrong code costs PSNR here
     assert "## tiny" in code_error_markdown(records, ["# header"], None)
+    # the code inference reads from the image ('auto'), here always 2x too high: against the true and the best code
+    given: dict[str, float] = {}
+
+    def estimating(path: str, drf: float | str) -> np.ndarray:
+        true = float(re.search(r"drf(\d+)", path).group(1))
+        given[path] = 2.0 * true if drf == "auto" else float(drf)
+        return denoise(path, given[path])
+
+    records = code_error_records(
+        {"tiny": datalist}, [20.0], [-1.0, 0.0, 1.0], estimating, (2.0, 200.0), [20.0, 200.0], given.__getitem__
+    )
+    estimated = [r for r in records if r["code"] == "estimated"]
+    assert len(estimated) == 2 * len(subjects) and {r["log2_error"] for r in estimated} == {1.0}
+    row20, row200 = estimated_code_rows(records, "tiny")
+    assert (
+        row20["vs true code, dB (95 % CI)"].startswith("-") and row20["vs best grid code in hindsight: mean, worst, dB"]
+    )
+    assert row200["vs true code, dB (95 % CI)"] == ""  # no fixed codes were run at DRF 200
+    assert "The code inference chooses" in code_error_markdown(records, ["# header"], None)

@@ -2,27 +2,31 @@
 
 A study's DRF comes from, in this order:
 
-- **given**: the `drf` setting (`--drf 20`, one value for every study of the run);
+- **given**: the `drf` setting (`--drf 20`, one value for every study of the run), an explicit override;
 - **header**: a DICOM series whose header records its injected activity, times, frame duration and half-life, when
   a `reference_protocol` (the site's full-dose protocol the DRF is relative to) is declared (`header_dose`);
-- **image**: with `--drf "'auto'"`, an estimate from the image (`metrics.dose_estimation`, coefficients fitted on
-  the training cohort and recorded in `model_provenance.json` as `drf_estimator`), with a warning: that estimate
-  over-states the DRF by 2-33x on studies unlike the training cohort, and a dose-conditioned model given too high a
-  DRF can be worse than its input (docs/generalist/README.md), so it is never used unasked.
+- **image**: the study's noise level read from the image by a noise estimator (`noise_estimation.NoiseEstimator`,
+  `models/noise_estimator.json` when one is shipped, calibrated on the weights' training cohort), turned into the
+  *equivalent DRF*: the DRF at which the model's training cohort had that noise, lowered by the record's
+  `safety_margin_log2`. With such an estimator this is the default when neither source above applies. No estimator
+  is shipped today: the one trained (docs/generalist/noise_estimator) reads the code 2-8x wrong on unseen cohorts.
+  Without one, `drf: 'auto'` still asks for bundle 0.2's estimate (noise variance linear in the DRF, recorded in
+  `model_provenance.json` as `drf_estimator`), with a warning: it over-states the DRF by 2-33x on studies unlike
+  the training cohort, and a dose-conditioned model given too high a DRF can be worse than its input.
 
-Without any of them a dose-conditioned model refuses the run in one line, before any study is read. A given DRF
-above the range the weights were trained on (their provenance's `train_drfs`, 2-200 for the shipped model) is
-refused; one below it is used with a warning. A header or image DRF above the range is lowered to its top, with a
-warning: the model tolerates an under-stated dose, not an over-stated one. When the header and an image estimate
-are both there and differ by more than 2x, the study is named in a warning. Each study's DRF and its source are kept
-in `used` (for the study's record and the run summary).
+Without any of them a dose-conditioned model refuses the run in one line, before any study is read. A given DRF above the range the weights were trained
+on (their provenance's `train_drfs`, 2-200 for the shipped model) is refused; one below it is used with a warning.
+A header or image DRF above the range is lowered to its top, with a warning. When the header and the image estimate
+are both there and differ by more than 2x, the study is named in a warning. Each study's DRF, its source and, from
+the image, its noise level are kept in `used` (for the study's record and the run summary).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -33,15 +37,66 @@ from ..transforms.dose import dose_code
 from .header_dose import ReferenceProtocol, header_drf, read_header_dose, sources_disagree
 from .noise_check import provenance_of
 
-__all__ = ["DEFAULT_TRAINED_DRFS", "DoseInput", "recorded_drf_estimator", "shipped_dose_conditioning", "trained_drfs"]
+__all__ = [
+    "DEFAULT_TRAINED_DRFS",
+    "DoseInput",
+    "ImageEstimate",
+    "recorded_drf_estimator",
+    "shipped_dose_conditioning",
+    "shipped_noise_estimator",
+    "trained_drfs",
+]
 
 logger = logging.getLogger(__name__)
 DEFAULT_TRAINED_DRFS = (2.0, 200.0)  # the shipped generalist's; for weights without a provenance
 
 
+# (image) -> (equivalent DRF, log2 noise level or None): how an image estimate is made
+ImageEstimate = Callable[[Any], "tuple[float, float | None]"]
+
+
 def recorded_drf_estimator(provenance_file: str | Path, ckpt_path: str | Path) -> dict[str, Any] | None:
-    """The DRF estimator recorded for the weights at `ckpt_path`, or None."""
+    """The noise-variance DRF fit recorded for the weights at `ckpt_path` (bundle 0.2's estimator), or None."""
     return (provenance_of(provenance_file, ckpt_path) or {}).get("drf_estimator")
+
+
+def shipped_noise_estimator(record_file: str | Path, provenance_file: str | Path, ckpt_path: str | Path) -> Any | None:
+    """The noise estimator at `record_file` when its dose calibration was fitted on the training cohort of the
+    weights at `ckpt_path` (so its equivalent DRF is the code these weights learnt), else None."""
+    from ..io import read_json
+    from ..noise_estimation import NoiseEstimator
+
+    record_path, provenance = Path(record_file), provenance_of(provenance_file, ckpt_path) or {}
+    if not record_path.is_file() or not provenance.get("dose_conditioning"):
+        return None
+    cohort = read_json(record_path, "noise estimator record").get("calibration", {}).get("cohort")
+    trained_on = provenance.get("training_datalist")
+    if cohort is None or trained_on is None or Path(cohort).as_posix() != Path(trained_on).as_posix():
+        logger.info("%s: calibrated on %s, not on these weights' %s; not used", record_path, cohort, trained_on)
+        return None
+    return NoiseEstimator.load(record_path)
+
+
+def _calibrated(estimator: Any) -> bool:
+    """Whether `estimator` is a calibrated noise estimator (a default source of DRF), not bundle 0.2's fit."""
+    return estimator is not None and not isinstance(estimator, Mapping)
+
+
+def _image_estimate(estimator: Any) -> ImageEstimate | None:
+    """A callable image estimate from a `NoiseEstimator` (its `drf`, lowered by its safety margin) or from bundle
+    0.2's recorded noise-variance fit (a mapping of its coefficients)."""
+    if estimator is None:
+        return None
+    if not _calibrated(estimator):
+        coefficients = dict(estimator)
+        return lambda image: (estimate_drf(image, coefficients), None)
+    margin = float(getattr(estimator, "record", {}).get("safety_margin_log2", 0.0))
+
+    def estimate(image: Any) -> tuple[float, float | None]:
+        drf, level = estimator.drf(image)
+        return max(drf * 2.0**-margin, 1.0), level
+
+    return estimate
 
 
 def shipped_dose_conditioning(provenance_file: str | Path, ckpt_path: str | Path) -> bool:
@@ -79,10 +134,13 @@ class DoseInput:
         trained_range: tuple[float, float] = DEFAULT_TRAINED_DRFS,
         reference_protocol: Mapping[str, Any] | ReferenceProtocol | None = None,
     ) -> None:
-        self.estimate = drf == "auto"
-        if self.estimate and estimator is None:
+        self.image_estimate = _image_estimate(estimator)
+        self.calibrated = _calibrated(estimator)
+        self.estimate = drf == "auto" or (drf is None and self.calibrated)
+        if drf == "auto" and self.image_estimate is None:
             raise ConfigValueError(
-                "setting drf: 'auto' needs weights whose model_provenance.json records a drf_estimator"
+                "setting drf: 'auto' needs a noise estimator calibrated for these weights (models/noise_estimator.json)"
+                " or a drf_estimator in their model_provenance.json"
             )
         self.trained_range = (float(trained_range[0]), float(trained_range[1]))
         self.drf = None if self.estimate or drf is None else self._checked_given(_number(drf))
@@ -93,6 +151,7 @@ class DoseInput:
             else ReferenceProtocol.from_setting(reference_protocol)
         )
         self.used: dict[str, dict[str, Any]] = {}
+        self.noise_log2: dict[str, float | None] = {}
 
     def _checked_given(self, drf: float) -> float:
         low, high = self.trained_range
@@ -138,8 +197,8 @@ class DoseInput:
             dose = read_header_dose(study["image"])
             header = None if dose is None else header_drf(dose, self.reference)
         image_drf = None
-        if self.estimator is not None and (self.estimate or header is not None):
-            image_drf = estimate_drf(torch.as_tensor(image)[0].float().cpu().numpy(), self.estimator)
+        if self.image_estimate is not None and (self.estimate or header is not None):
+            image_drf, self.noise_log2[name] = self.image_estimate(torch.as_tensor(image)[0].float().cpu().numpy())
         if header is not None:
             if image_drf is not None and sources_disagree(header, image_drf):
                 logger.warning(
@@ -150,8 +209,17 @@ class DoseInput:
                     image_drf,
                 )
             return self._lowered(name, header, "header"), "header"
-        if self.estimate and image_drf is not None:
+        if self.estimate and image_drf is not None and not self.calibrated:
             logger.warning("study %s: DRF %.3g (estimated from the image; unreliable, give --drf)", name, image_drf)
+            return self._lowered(name, image_drf, "image"), "image"
+        if self.estimate and image_drf is not None:
+            level = self.noise_log2.get(name)
+            logger.info(
+                "study %s: DRF %.3g, equivalent to its noise level%s (read from the image)",
+                name,
+                image_drf,
+                "" if level is None else f" {2.0 ** level:.3g}",
+            )
             return self._lowered(name, image_drf, "image"), "image"
         raise ConfigValueError(
             f"study {name}: no DRF: its header records no dose (or it is not DICOM) and neither --drf nor "
@@ -169,6 +237,9 @@ class DoseInput:
             return code
         value, source = self.resolve(name, image, study)
         self.used[name] = {"drf": round(value, 4), "source": source}
+        level = self.noise_log2.get(name)
+        if level is not None and math.isfinite(level):
+            self.used[name]["relative_noise"] = round(2.0**level, 5)
         if source == "given":
             logger.info("study %s: DRF %.3g (drf setting)", name, value)
         return torch.full_like(torch.as_tensor(image)[:1], dose_code(value))

@@ -2,7 +2,7 @@
 
 A rerun may skip a study only when its outputs were made from the same input by the same model with the same
 settings. `run_identity` is the run's part (model file sha256, backend, precision as run, dose setting, output
-mode), `study_identity` adds the input's sha256 (a NIfTI file's, or every file of a DICOM series folder), and
+mode, the noise estimator's weights when it chooses the dose code), `study_identity` adds the input's sha256 (a NIfTI file's, or every file of a DICOM series folder), and
 `identity_differences` names what differs between a record and this run.
 """
 
@@ -35,8 +35,10 @@ def run_identity(
     drf: Any = None,
     native_grid_correction: bool = True,
     reference_protocol: Mapping[str, Any] | None = None,
+    noise_estimator_sha256: str | None = None,
 ) -> dict[str, Any]:
-    """The settings of this run that determine every study's output; `model_files` maps each backend to its file."""
+    """The settings of this run that determine every study's output; `model_files` maps each backend to its file;
+    `noise_estimator_sha256` names the noise estimator's weights when it may choose a study's dose code."""
     model = Path(str(model_files.get(backend, "")))
     return {
         "model_sha256": file_sha256(model) if model.is_file() else None,
@@ -45,6 +47,7 @@ def run_identity(
         "drf": drf if drf is None or isinstance(drf, str) else float(drf),
         "native_grid_correction": bool(native_grid_correction),
         "reference_protocol": None if reference_protocol is None else dict(reference_protocol),
+        "noise_estimator_sha256": noise_estimator_sha256,
     }
 
 

@@ -1,6 +1,8 @@
 """How much a dose-conditioned model loses when its dose code is wrong: each test study denoised with its true DRF
 and with the DRF scaled by 2^e for log2 errors e, PSNR (brain mask) against the full dose; the curve users read to
-know what an error of the estimate or of the header costs."""
+know what an error of the estimate or of the header costs. With `estimated_drfs`, each study is also denoised with
+the code inference chooses when no DRF is given (the noise estimator's), and `estimated_code_rows` compares it with
+the true code and with the best code of the grid chosen per study in hindsight."""
 
 from __future__ import annotations
 
@@ -9,14 +11,21 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..data import at_dose, load_datalist
-from ..io import atomic_path, load_ras_volume
+from ..io import load_ras_volume, save_figure
 from ..metrics import masked_psnr, paired_comparison
 from ..quantification.references import SubjectReferences
 from ..tables import format_table
 
-__all__ = ["code_error_markdown", "code_error_records", "code_error_rows", "plot_code_error"]
+__all__ = [
+    "code_error_markdown",
+    "code_error_records",
+    "code_error_rows",
+    "estimated_code_rows",
+    "plot_code_error",
+]
 
-Denoise = Callable[[str, float], np.ndarray]  # (low-dose NIfTI path, DRF given) -> RAS volume
+Denoise = Callable[[str, "float | str"], np.ndarray]  # (low-dose NIfTI path, DRF given or 'auto') -> RAS volume
+UsedDrf = Callable[[str], float]  # low-dose NIfTI path -> the DRF inference used for it on the last 'auto' call
 
 
 def code_error_records(
@@ -25,40 +34,98 @@ def code_error_records(
     log2_errors: Sequence[float],
     denoise: Denoise,
     trained_range: tuple[float, float],
+    estimated_drfs: Sequence[float] = (),
+    used_drf: UsedDrf | None = None,
 ) -> list[dict[str, Any]]:
-    """{test_set, subject, drf, log2_error, given_drf, psnr, input_psnr} for every study at every DRF and every
-    log2 error whose given DRF lies in `trained_range` (the model refuses the others)."""
+    """{test_set, subject, drf, code, log2_error, given_drf, psnr, input_psnr} for every study at every DRF and every
+    log2 error whose given DRF lies in `trained_range` (the model refuses the others): `code` "fixed"; and at the
+    DRFs in `estimated_drfs`, one record with `code` "estimated": the study denoised with 'auto' (the DRF read from
+    the image), whose DRF `used_drf` reports."""
     records = []
     for name, datalist in test_sets.items():
         for item in load_datalist(datalist):
             references = SubjectReferences(item)
-            for drf in drfs:
+            for drf in sorted({float(d) for d in drfs} | {float(d) for d in estimated_drfs}):
                 path = at_dose([item], float(drf))[0]["image"]
                 low = load_ras_volume(path)
                 input_psnr = masked_psnr(low, references.full, references.mask)
-                for error in log2_errors:
+                base = {
+                    "test_set": name,
+                    "subject": item["subject"],
+                    "drf": float(drf),
+                    "input_psnr": float(input_psnr),
+                }
+                if float(drf) in [float(d) for d in estimated_drfs] and used_drf is not None:
+                    psnr = masked_psnr(denoise(path, "auto"), references.full, references.mask)
+                    given = used_drf(path)
+                    records.append(
+                        {
+                            **base,
+                            "code": "estimated",
+                            "log2_error": float(np.log2(given / float(drf))),
+                            "given_drf": given,
+                            "psnr": float(psnr),
+                        }
+                    )
+                for error in log2_errors if float(drf) in [float(d) for d in drfs] else ():
                     given = float(drf) * 2.0 ** float(error)
                     if not trained_range[0] <= given <= trained_range[1]:
                         continue
                     psnr = masked_psnr(denoise(path, given), references.full, references.mask)
                     records.append(
-                        {
-                            "test_set": name,
-                            "subject": item["subject"],
-                            "drf": float(drf),
-                            "log2_error": float(error),
-                            "given_drf": given,
-                            "psnr": float(psnr),
-                            "input_psnr": float(input_psnr),
-                        }
+                        {**base, "code": "fixed", "log2_error": float(error), "given_drf": given, "psnr": float(psnr)}
                     )
     return records
+
+
+def _fixed(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The records of fixed code errors (records written before estimated codes existed have no `code`)."""
+    return [r for r in records if r.get("code", "fixed") == "fixed"]
+
+
+def estimated_code_rows(records: Sequence[Mapping[str, Any]], test_set: str) -> list[dict[str, Any]]:
+    """Per DRF of one test set where estimated codes were run: the estimate's log2 error against the DRF label, its
+    PSNR against the true code's (paired, 95 % CI) and against the best code of the grid chosen per study in
+    hindsight (mean and worst study), and on how many studies it is worse than the input."""
+    mine = [r for r in records if r["test_set"] == test_set]
+    rows = []
+    for drf in sorted({r["drf"] for r in mine if r.get("code") == "estimated"}):
+        estimated = {r["subject"]: r for r in mine if r["drf"] == drf and r.get("code") == "estimated"}
+        fixed = [r for r in _fixed(mine) if r["drf"] == drf]
+        true = {r["subject"]: r["psnr"] for r in fixed if r["log2_error"] == 0.0}
+        best = {s: max(r["psnr"] for r in fixed if r["subject"] == s) for s in {r["subject"] for r in fixed}}
+        subjects = sorted(s for s in estimated if s in true)
+        vs_true = (
+            paired_comparison([estimated[s]["psnr"] for s in subjects], [true[s] for s in subjects])
+            if len(subjects) > 1
+            else None
+        )
+        vs_best = [estimated[s]["psnr"] - best[s] for s in subjects]
+        errors = [r["log2_error"] for r in estimated.values()]
+        rows.append(
+            {
+                "DRF": f"{drf:g}",
+                "code error, mean (min to max), log2": f"{np.mean(errors):+.2f} ({min(errors):+.2f} to "
+                f"{max(errors):+.2f})",
+                "PSNR, estimated code": float(np.mean([r["psnr"] for r in estimated.values()])),
+                "vs true code, dB (95 % CI)": (
+                    ""
+                    if vs_true is None
+                    else f"{vs_true.mean_difference:+.2f} ({vs_true.ci_low:+.2f} to {vs_true.ci_high:+.2f})"
+                ),
+                "vs best grid code in hindsight: mean, worst, dB": (
+                    f"{np.mean(vs_best):+.2f}, {min(vs_best):+.2f}" if vs_best else ""
+                ),
+                "worse than input": f"{sum(r['psnr'] < r['input_psnr'] for r in estimated.values())}/{len(estimated)}",
+            }
+        )
+    return rows
 
 
 def code_error_rows(records: Sequence[Mapping[str, Any]], test_set: str) -> list[dict[str, Any]]:
     """Per DRF and log2 error of one test set: the PSNR change against the true code, paired over the studies (mean
     and 95 % bootstrap interval), and on how many studies the output is worse than the input."""
-    mine = [r for r in records if r["test_set"] == test_set]
+    mine = [r for r in _fixed(records) if r["test_set"] == test_set]
     true = {(r["subject"], r["drf"]): r["psnr"] for r in mine if r["log2_error"] == 0.0}
     rows = []
     for drf in sorted({r["drf"] for r in mine}):
@@ -92,8 +159,18 @@ def code_error_markdown(records: Sequence[Mapping[str, Any]], header: Sequence[s
     if figure:
         lines += [f"![PSNR against the code error]({figure})", ""]
     for test_set in dict.fromkeys(r["test_set"] for r in records):
+        lines += [f"## {test_set}", ""]
+        estimated = estimated_code_rows(records, test_set)
+        if estimated:
+            lines += [
+                "The code inference chooses with no DRF given (read from the image):",
+                "",
+                format_table(estimated, list(estimated[0])),
+                "",
+            ]
         rows = code_error_rows(records, test_set)
-        lines += [f"## {test_set}", "", format_table(rows, list(rows[0])), ""]
+        if rows:
+            lines += ["Fixed errors of the code:", "", format_table(rows, list(rows[0])), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -107,7 +184,7 @@ def plot_code_error(records: Sequence[Mapping[str, Any]], path: str, caption: st
     sets = list(dict.fromkeys(r["test_set"] for r in records))
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), squeeze=False)
     for ax, test_set in zip(axes[0], sets):
-        mine = [r for r in records if r["test_set"] == test_set]
+        mine = [r for r in _fixed(records) if r["test_set"] == test_set]
         true = {(r["subject"], r["drf"]): r["psnr"] for r in mine if r["log2_error"] == 0.0}
         for drf in sorted({r["drf"] for r in mine}):
             errors = sorted({r["log2_error"] for r in mine if r["drf"] == drf})
@@ -125,6 +202,4 @@ def plot_code_error(records: Sequence[Mapping[str, Any]], path: str, caption: st
         ax.legend(fontsize=8)
     fig.suptitle(caption, fontsize=8)
     fig.tight_layout()
-    with atomic_path(path, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

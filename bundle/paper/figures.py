@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..io import atomic_path
+from ..io import save_figure
 
 __all__ = ["boxplots", "per_subject", "slice_panels", "ablation_bars", "loss_curves", "dose_curves"]
 
@@ -24,12 +24,8 @@ def _plt():
 
 
 def _save(fig, path: str | Path, caption: str) -> Path:
-    plt = _plt()
     fig.text(0.01, 0.005, caption, fontsize=6, color="0.4", ha="left", va="bottom")
-    with atomic_path(path, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def boxplots(values: Mapping[str, Mapping[str, Sequence[float]]], path: str | Path, caption: str) -> Path:

@@ -5,12 +5,12 @@ preset's grid or (a randomised scanner) on the subject's own grid, resampled or 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from .acquisition import ScannerModel, nested_thinning, poisson_counts, simulate_acquisition
+from .acquisition import ScannerModel, nested_thinning, poisson_counts, simulate_acquisition, thin_counts
 from .osem import osem, postfilter
 from .phantom import Subject, grid_affine, make_subject, varied_tissue_model
 from .presets import Geometry, SimulationConfig
@@ -59,9 +59,18 @@ def _stack_to_volume(stack: torch.Tensor) -> np.ndarray:
 
 
 def simulate_subject_volumes(
-    index: int, config: SimulationConfig, projector: ParallelBeamProjector
+    index: int,
+    config: SimulationConfig,
+    projector: ParallelBeamProjector,
+    repeat_thinnings: Mapping[float, int] | None = None,
+    dose_levels: bool = True,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
     """Simulate subject `index`: returns volumes by name, the affine, and the subject's description.
+
+    `repeat_thinnings` ({DRF: n}): also n independent thinnings of the same full-dose counts at each DRF, each
+    reconstructed as the dose levels are (`pet_<drf tag>_rep<k>`), for the noise floor of a lesion's uptake; their
+    streams are their own, so the dataset's images are unchanged. `dose_levels=False` skips reconstructing the
+    dataset's dose levels (`config.drfs`), for runs that need only the repeats.
 
     With `config.scanner == 'randomised'` the subject is built, projected and reconstructed on its own drawn grid
     (`projector` is then unused) and every volume is resampled onto the preset's grid (`config.grid == 'preset'`) or
@@ -134,7 +143,12 @@ def simulate_subject_volumes(
     )
     for drf in config.drfs:
         recorded[drf_tag(drf)] = int(chain[drf].sum().item())
-        volumes[f"pet_{drf_tag(drf)}"] = reconstruct(chain[drf], drf)
+        if dose_levels:
+            volumes[f"pet_{drf_tag(drf)}"] = reconstruct(chain[drf], drf)
+    for drf, repeats in (repeat_thinnings or {}).items():
+        for k in range(int(repeats)):
+            rng = np.random.default_rng([config.seed, index, 6, int(round(float(drf) * 1000)), k])
+            volumes[f"pet_{drf_tag(drf)}_rep{k}"] = reconstruct(thin_counts(full_counts, float(drf), rng), float(drf))
     info = dict(subject.info)
     info.update(
         {

@@ -1,0 +1,16 @@
+"""Reading a low-dose PET image's noise level from the image alone (a small CNN trained on measured pairs), and the
+dose code it gives a dose-conditioned model. Training (`noise_estimation.training`, Ignite) is imported on its own,
+so inference never loads the training engine."""
+
+from .estimator import NoiseEstimator, equivalent_drf, volume_noise_log2
+from .samples import NoisePair, NoiseSliceSamples, load_noise_pairs, stack_slices
+
+__all__ = [
+    "NoiseEstimator",
+    "NoisePair",
+    "NoiseSliceSamples",
+    "equivalent_drf",
+    "load_noise_pairs",
+    "stack_slices",
+    "volume_noise_log2",
+]
