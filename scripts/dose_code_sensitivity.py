@@ -78,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = sorted(set(args.log2_errors) | {0.0})
     start = time.perf_counter()
     dose_input = denoiser.denoiser.dose_input
+    if args.estimated_drf and not dose_input.calibrated:
+        raise ConfigValueError(
+            f"setting noise-estimator: {args.noise_estimator} is missing or not calibrated for {args.weights}; the "
+            "estimated code needs one"
+        )
     records = code_error_records(
         test_sets,
         args.drf,
@@ -100,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     if args.estimated_drf:
-        estimator = dose_input.image_estimate and denoiser.denoiser.dose_input.estimator
+        estimator = dose_input.estimator
         header += [
             f"The estimated code is what inference uses when no DRF is given: the noise estimator `{args.noise_estimator}`"
             f" (weights sha256 `{estimator.record['sha256']}`) reads the study's noise level, and its equivalent DRF "

@@ -14,11 +14,12 @@ A study's DRF comes from, in this order:
   `model_provenance.json` as `drf_estimator`), with a warning: it over-states the DRF by 2-33x on studies unlike
   the training cohort, and a dose-conditioned model given too high a DRF can be worse than its input.
 
-Without any of them a dose-conditioned model refuses the run in one line, before any study is read. A given DRF above the range the weights were trained
-on (their provenance's `train_drfs`, 2-200 for the shipped model) is refused; one below it is used with a warning.
-A header or image DRF above the range is lowered to its top, with a warning. When the header and the image estimate
-are both there and differ by more than 2x, the study is named in a warning. Each study's DRF, its source and, from
-the image, its noise level are kept in `used` (for the study's record and the run summary).
+Without any of them a dose-conditioned model refuses the run in one line, before any study is read. A given DRF
+above the range the weights were trained on (their provenance's `train_drfs`, 2-200 for the shipped model) is
+refused; one below it is used with a warning. A header or image DRF above the range is lowered to its top, with a
+warning. When the header and the image estimate are both there and differ by more than 2x, the study is named in a
+warning. Each study's DRF, its source and, from the image, its noise level are kept in `used` (for the study's
+record and the run summary).
 """
 
 from __future__ import annotations
