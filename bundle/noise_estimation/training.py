@@ -65,18 +65,24 @@ def train_noise_estimator(
     return network, losses
 
 
+def _log_dose_line(pairs: Sequence[NoisePair], levels: Sequence[float], what: str) -> tuple[np.ndarray, float, float]:
+    """(log2 DRFs, slope, intercept) of levels = intercept + slope x log2 DRF, least squares over the pairs."""
+    drfs = np.log2([p.drf for p in pairs])
+    if len(set(drfs.tolist())) < 2:
+        raise InputDataError(f"{what}: needs pairs at two or more dose levels")
+    slope, intercept = np.polyfit(drfs, np.asarray(levels, dtype=float), 1)
+    return drfs, float(slope), float(intercept)
+
+
 def fit_dose_calibration(pairs: Sequence[NoisePair]) -> dict[str, Any]:
     """log2 noise = intercept + slope x log2 DRF, least squares over measured pairs (their true noise)."""
-    drfs = np.log2([p.drf for p in pairs])
     levels = np.array([relative_noise_log2(p.low, p.full, p.mask) for p in pairs])
-    if len(set(drfs.tolist())) < 2:
-        raise InputDataError("dose calibration: needs pairs at two or more dose levels")
-    slope, intercept = np.polyfit(drfs, levels, 1)
+    drfs, slope, intercept = _log_dose_line(pairs, levels, "dose calibration")
     residual = levels - (intercept + slope * drfs)
     return {
         "model": "log2 noise = intercept + slope x log2 DRF",
-        "intercept": float(intercept),
-        "slope": float(slope),
+        "intercept": intercept,
+        "slope": slope,
         "rms_residual_log2_noise": float(np.sqrt(np.mean(residual**2))),
         "n": int(len(pairs)),
     }
@@ -88,16 +94,13 @@ def fit_code_calibration(network: NoiseLevelNet, pairs: Sequence[NoisePair]) -> 
     at high noise) maps back to the DRF code the training cohort's images had on average."""
     from .estimator import volume_noise_log2
 
-    drfs = np.log2([p.drf for p in pairs])
     levels = np.array([volume_noise_log2(network, p.low) for p in pairs])
-    if len(set(drfs.tolist())) < 2:
-        raise InputDataError("code calibration: needs pairs at two or more dose levels")
-    slope, intercept = np.polyfit(drfs, levels, 1)
+    drfs, slope, intercept = _log_dose_line(pairs, levels, "code calibration")
     residual = drfs - (levels - intercept) / slope
     return {
         "model": "log2 estimated noise = intercept + slope x log2 DRF",
-        "intercept": float(intercept),
-        "slope": float(slope),
+        "intercept": intercept,
+        "slope": slope,
         "rms_residual_log2_drf": float(np.sqrt(np.mean(residual**2))),
         "n": int(len(pairs)),
     }
