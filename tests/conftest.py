@@ -9,7 +9,8 @@ import pytest
 import torch
 
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# under pytest-xdist (`-n 2`) each worker takes one core, so that two workers do not fight over two
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
