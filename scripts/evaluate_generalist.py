@@ -90,6 +90,13 @@ def build_parser() -> OneLineArgumentParser:
         help="also run the proposed (first) network, when it is dose-conditioned, on the DRF estimated from the image "
         "(fitted on the tuning subjects) instead of the true one",
     )
+    p.add_argument(
+        "--noise-estimator",
+        default=None,
+        help="a noise estimator's record: also run the proposed (first) network, when it is dose-conditioned on DRF "
+        "labels, with no DRF given, its code read from each image by this estimator (as inference does with a shipped "
+        "one); runs trained on image codes (configs/profiles/image_coded.json) always read their own",
+    )
     p.add_argument("--out", default="docs/generalist", help="report folder (README.md and results.json rewritten)")
     p.add_argument(
         "--from-results",
@@ -142,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bundle.generalist.study import GAUSSIAN, INPUT, fit_cohort_drf_estimator
     from bundle.io import ensure_writable_dir, file_sha256, load_ras_volume, read_json, write_json, write_text
     from bundle.metrics.dose_estimation import estimate_drf
+    from bundle.provenance import recorded_setting
 
     runs = _runs(args.run)
     drfs = [float(d) for d in args.drf]
@@ -150,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = read_json(out / "results.json", "generalist results")
         records, gaussians, estimator = results["records"], results["gaussian"], results.get("drf_estimator")
         baseline_params = results.get("baselines", {})
+        args.noise_estimator = results.get("noise_estimator")
         methods, seconds = (
             list(
                 dict.fromkeys(
@@ -170,8 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             subjects = int(args.baseline_tuning_subjects or args.tuning_subjects)
             filters = tuned_filters(args.tuning_datalist, drfs, subjects, others)
         baseline_params = {m: {f"{d:g}": t.params for d, t in by.items()} for m, by in filters.items()}
-        calls = dict(denoisers)
+        calls = {  # an image-coded run is given no DRF: it reads its code from each image, as users run it
+            n: (lambda study, drf, d=d: d(study, None)) if d.image_coded else d for n, d in denoisers.items()
+        }
         name, path = next(iter(runs.items()))
+        if args.noise_estimator and denoisers[name].dose_conditioned and not denoisers[name].image_coded:
+            from bundle.noise_estimation import NoiseEstimator
+
+            read = TrainedDenoiser(path, overrides={"noise_estimator": NoiseEstimator.load(args.noise_estimator)})
+            calls[f"{name}, image code"] = lambda study, drf, d=read: d(study, None)
         for variant in args.output_variants:
             calls[f"{name}, {variant} output"] = TrainedDenoiser(path, overrides=OUTPUT_VARIANTS[variant])
         estimator = None
@@ -235,6 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "in log2 DRF on them).",
             "",
         ]
+    image_coded = [n for n, p in settings.items() if recorded_setting(p, "dose_code_source") == "image"]
+    if image_coded or any(m.endswith(", image code") for m in methods):
+        header += [
+            "Given no DRF (the code read from each image by a noise estimator, as inference does without `--drf`): "
+            + ", ".join(f"`{m}`" for m in [*image_coded, *(m for m in methods if m.endswith(", image code"))])
+            + (f" (estimator `{args.noise_estimator}`)" if args.noise_estimator else "")
+            + "; every other network is given each study's true DRF.",
+            "",
+        ]
     if any(r["method"] == REFERENCE for r in shown):
         names[REFERENCE] = "Gaussian (LOO on the test set)"
         header += [
@@ -260,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gaussian": gaussians,
         "baselines": baseline_params,
         "drf_estimator": estimator,
+        "noise_estimator": args.noise_estimator,
         "cpu": machine_description(),
         "seconds": round(seconds, 1),
         "records": records,

@@ -20,6 +20,7 @@ from bundle.io import file_sha256, load_ras_volume
 from bundle.losses import LesionWeightedL1Loss, UptakeWeightedL1Loss, image_loss
 from bundle.mlflow_tracking import default_tracking_uri
 from bundle.networks import ResidualUNet2p5D
+from bundle.noise_estimation import ImageCodeDrfd, NoiseEstimator
 from bundle.simulation import SimulationConfig, simulate_dataset
 from bundle.simulation.cohorts import COHORTS
 from bundle.simulation.phantom import VARIED_ANATOMY, varied_tissue_model
@@ -382,3 +383,38 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
     with caplog.at_level(logging.WARNING, logger="bundle"):
         infer("legacy", drf="auto")  # bundle 0.2's recorded estimate, asked for and named unreliable
     assert "(estimated from the image; unreliable" in caplog.text
+
+    # the image-coded profile: trained on the codes this estimator reads, evaluated and run with no DRF at all
+    coded_run = tmp_path / "image_coded"
+    coded = dict(overrides, output_dir=str(coded_run), loss_name="l1")
+    coded["noise_estimator_record"] = str(models / "noise_estimator.json")
+    files = ["configs/train.json", "configs/profiles/generalist.json", "configs/profiles/image_coded.json"]
+    proc = run_bundle("training", files, coded)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recorded = json.loads((coded_run / "checkpoints" / "manifest.json").read_text())["settings"]
+    assert recorded["dose_code_source"] == "image"
+    assert recorded["noise_estimator_sha256"] == file_sha256(models / "noise_estimator.json")
+    estimator = NoiseEstimator.load(models / "noise_estimator.json")
+    item = {"image_drf4": torch.as_tensor(load_ras_volume(train / "sub-001" / "sub-001_pet_drf4.nii.gz"))[None]}
+    item["image_drf4_scale"], item["label"] = 1.0, item["image_drf4"].clone()
+    item = ImageCodeDrfd(["image_drf4"], models / "noise_estimator.json", top=200.0)(item)
+    expected = min(estimator.code_drf(item["image_drf4"][0].numpy())[0], 200.0)
+    assert item["image_drf4_code_drf"] == pytest.approx(expected)
+    drawn = RandDoseLeveld([4])(item)  # the dose channel is given what the image reads, the label is kept
+    assert (
+        drawn["drf"] == pytest.approx(expected) and drawn["labelled_drf"] == 4.0 and "image_drf4_code_drf" not in drawn
+    )
+    reads = TrainedDenoiser(coded_run / "checkpoints", precision="fp32")
+    assert reads.image_coded and reads.reads_drf_from_image
+    assert reads(volume, None).shape == load_ras_volume(volume).shape
+    args = ["--run", f"conditioned={run / 'checkpoints'}", f"image-coded={coded_run / 'checkpoints'}"]
+    args += ["--paper-datalist", str(tiny_dataset / "datalist.json"), "--tuning-datalist", ""]
+    args += ["--new-anatomy-datalist", "", "--new-scanners-datalist", "", "--new-scanners-native-datalist", ""]
+    args += ["--second-simulator-datalist", "", "--noise-estimator", str(models / "noise_estimator.json")]
+    assert evaluate.main([*args, "--drf", "20", "--out", str(tmp_path / "coded"), "--no-progress"]) == 0
+    methods = {r["method"] for r in json.loads((tmp_path / "coded" / "results.json").read_text())["records"]}
+    assert {"image-coded", "conditioned", "conditioned, image code"} <= methods
+    assert "Given no DRF" in (tmp_path / "coded" / "README.md").read_text()
+    (models / "noise_estimator.json").write_text((models / "noise_estimator.json").read_text() + " ")
+    with pytest.raises(InputDataError, match="not the noise estimator record the run was trained with"):
+        TrainedDenoiser(coded_run / "checkpoints")

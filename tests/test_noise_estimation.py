@@ -15,7 +15,7 @@ from bundle.errors import ConfigValueError
 from bundle.io import file_sha256
 from bundle.metrics.relative_noise import noise_mask, relative_noise, relative_noise_log2
 from bundle.networks.noise_estimator import NoiseLevelNet
-from bundle.noise_estimation import NoisePair, NoiseSliceSamples, equivalent_drf, volume_noise_log2
+from bundle.noise_estimation import NoiseEstimator, NoisePair, NoiseSliceSamples, equivalent_drf, volume_noise_log2
 from bundle.noise_estimation.evaluation import estimator_rows
 from bundle.noise_estimation.training import fit_code_calibration, fit_dose_calibration, train_noise_estimator
 
@@ -100,6 +100,8 @@ class _FakeEstimator:
 
     def drf(self, image):
         return 40.0, -3.0
+
+    code_drf = NoiseEstimator.code_drf  # the shipped margin and floor, on this fake reading
 
 
 def test_with_an_estimator_no_drf_is_needed_and_the_code_is_lowered_by_the_margin(caplog):

@@ -84,20 +84,14 @@ def _calibrated(estimator: Any) -> bool:
 
 
 def _image_estimate(estimator: Any) -> ImageEstimate | None:
-    """A callable image estimate from a `NoiseEstimator` (its `drf`, lowered by its safety margin) or from bundle
+    """A callable image estimate from a `NoiseEstimator` (its `code_drf`: the equivalent DRF lowered by its safety margin) or from bundle
     0.2's recorded noise-variance fit (a mapping of its coefficients)."""
     if estimator is None:
         return None
     if not _calibrated(estimator):
         coefficients = dict(estimator)
         return lambda image: (estimate_drf(image, coefficients), None)
-    margin = float(getattr(estimator, "record", {}).get("safety_margin_log2", 0.0))
-
-    def estimate(image: Any) -> tuple[float, float | None]:
-        drf, level = estimator.drf(image)
-        return max(drf * 2.0**-margin, 1.0), level
-
-    return estimate
+    return estimator.code_drf
 
 
 def shipped_dose_conditioning(provenance_file: str | Path, ckpt_path: str | Path) -> bool:

@@ -77,6 +77,7 @@ class TrainedDenoiser:
         if extra:
             raise InputDataError(f"{checkpoints}: a network with extra inputs {extra} has no inference path here")
         self.dose_conditioned = bool(recorded_setting(settings, "dose_conditioning", False))
+        self.image_coded = self.dose_conditioned and recorded_setting(settings, "dose_code_source") == "image"
         config = {
             "ckpt_path": str(weights_file),
             "provenance_file": str(weights_file.with_name(f"{weights_file.stem}_provenance.json")),
@@ -87,20 +88,43 @@ class TrainedDenoiser:
             "device": str(device),
             **network_overrides(settings),
         }
+        if self.image_coded:  # trained on the code its noise estimator reads: inference reads it the same way
+            config["noise_estimator"] = image_code_estimator(settings, checkpoints)
         config.update(overrides or {})
         self.preprocessing, self.denoiser = inference_components(config)
         self.settings = settings
         self.weights_file = weights_file
 
+    @property
+    def reads_drf_from_image(self) -> bool:
+        """Whether a study given no DRF is coded from its image (a calibrated noise estimator is configured)."""
+        dose_input = self.denoiser.dose_input
+        return dose_input is not None and dose_input.calibrated
+
     def denoise(self, study: str | Path, drf: float | str | None) -> MetaTensor:
-        """The denoised (1, X, Y, Z) study on its own grid, voxel order and units, with the input's metadata."""
-        if self.dose_conditioned and drf is None:
+        """The denoised (1, X, Y, Z) study on its own grid, voxel order and units, with the input's metadata; `drf`
+        None reads the code from the image where a noise estimator is configured."""
+        if self.dose_conditioned and drf is None and not self.reads_drf_from_image:
             raise InputDataError(f"{study}: a dose-conditioned network needs the study's DRF")
         item = self.preprocessing({"image": str(study)})
         return self.denoiser(Path(study).name, item, drf if self.dose_conditioned else None)
 
     def __call__(self, study: str | Path, drf: float | str | None) -> np.ndarray:
         return ras_array(self.denoise(study, drf))
+
+
+def image_code_estimator(settings: dict[str, Any], source: str | Path) -> Any:
+    """The noise estimator an image-coded run was trained with (its recorded `noise_estimator_record`), refused in
+    one line when the record's file is gone or is not the one the run recorded (sha256)."""
+    from ..io import file_sha256
+    from ..noise_estimation import NoiseEstimator
+
+    record = Path(str(recorded_setting(settings, "noise_estimator_record", "")))
+    if not record.is_file():
+        raise InputDataError(f"{source}: the run was trained on codes read by {record}, which is not there")
+    if file_sha256(record) != recorded_setting(settings, "noise_estimator_sha256"):
+        raise InputDataError(f"{source}: {record} is not the noise estimator record the run was trained with")
+    return NoiseEstimator.load(record)
 
 
 def ras_array(image: MetaTensor) -> np.ndarray:

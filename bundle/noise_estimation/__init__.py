@@ -3,9 +3,12 @@ dose code it gives a dose-conditioned model. Training (`noise_estimation.trainin
 so inference never loads the training engine."""
 
 from .estimator import NoiseEstimator, equivalent_drf, volume_noise_log2
+from .image_code import CODE_DRF_SUFFIX, ImageCodeDrfd
 from .samples import NoisePair, NoiseSliceSamples, load_noise_pairs, stack_slices
 
 __all__ = [
+    "CODE_DRF_SUFFIX",
+    "ImageCodeDrfd",
     "NoiseEstimator",
     "NoisePair",
     "NoiseSliceSamples",

@@ -95,3 +95,9 @@ class NoiseEstimator:
         """(equivalent DRF, log2 noise) of an (X, Y, Z) volume."""
         level = self.noise_log2(image)
         return equivalent_drf(level, self.code_calibration), level
+
+    def code_drf(self, image: Any) -> tuple[float, float]:
+        """(DRF, log2 noise) of an (X, Y, Z) volume as inference codes it: the equivalent DRF lowered by the record's
+        `safety_margin_log2`, at least 1 (full dose)."""
+        drf, level = self.drf(image)
+        return max(drf * 2.0 ** -float(self.record.get("safety_margin_log2", 0.0)), 1.0), level

@@ -2,7 +2,9 @@
 
 - `DoseLevelScalesd` (deterministic, cached): the percentile scale of each dose level's image of a subject.
 - `RandDoseLeveld` (random): one dose level per draw; its image becomes `image`, scaled by its own percentile,
-  and the full dose `label` by the same scale (so the pair stays matched); its DRF is stored as `drf`.
+  and the full dose `label` by the same scale (so the pair stays matched); its DRF is stored as `drf` (the DRF
+  read from that image, `<key>_code_drf`, where an image-coded profile stored one; the label is kept as
+  `labelled_drf`).
 - `DoseCoded`: a constant map of `dose_code(drf)` as an extra input channel, for `ResidualUNet2p5D(dose_conditioning=
   True)`. The DRF is the item's `drf` (the datalist's), else the `drf` setting, else a one-line error.
 """
@@ -22,6 +24,7 @@ from .intensity import percentile_scale
 __all__ = ["DoseCoded", "DoseLevelScalesd", "RandDoseLeveld", "dose_code"]
 
 CODE_DRF = 200.0  # dose_code(200) = 1
+CODE_DRF_SUFFIX = "_code_drf"  # `<dose key>_code_drf`: the DRF read from that image (noise_estimation.ImageCodeDrfd)
 
 
 def dose_code(drf: float) -> float:
@@ -70,10 +73,11 @@ class RandDoseLeveld(RandomizableTransform, MapTransform):
         if key not in data:
             raise InputDataError(f"subject {data.get('subject', '?')}: no image at DRF {self._drf:g} ({key})")
         scale = data[f"{key}_scale"]
-        d = {k: v for k, v in data.items() if k not in self.keys and not str(k).endswith("_scale")}
+        d = {k: v for k, v in data.items() if k not in self.keys and not str(k).endswith(("_scale", CODE_DRF_SUFFIX))}
         d[self.image_key] = data[key] / scale
         d[self.label_key] = data[self.label_key] / scale
-        d["drf"] = self._drf
+        d["drf"] = data.get(f"{key}{CODE_DRF_SUFFIX}", self._drf)
+        d["labelled_drf"] = self._drf
         return d
 
 
