@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, tiny_overrides
+from helpers import REPO_ROOT, tiny_overrides, user_error_line
 from monai.bundle import ConfigParser, ConfigWorkflow
 
-from bundle.baselines import available_baselines
+from bundle.baselines import available_baselines, make_baseline
 from bundle.baselines.per_fold import apply_leave_one_out
 from bundle.baselines.tuning import load_cases, score_grid, select_parameters
 from bundle.data import load_datalist
@@ -74,10 +74,12 @@ def test_tuning_never_looks_at_the_test_subject(tiny_dataset, tmp_path):
     assert set(preds["gaussian"]) == {"sub-001", "sub-002", "sub-003", "sub-004"}
 
 
-def test_bm3d_is_optional(monkeypatch):
-    monkeypatch.setitem(sys.modules, "bm3d", None)  # as if the package were not installed
-    monkeypatch.delitem(sys.modules, "bundle.baselines.bm3d_filter", raising=False)
-    assert "bm3d" not in available_baselines() and {"gaussian", "nlm"} <= set(available_baselines())
+@pytest.mark.parametrize("package", ["bm3d", "bm4d"])
+def test_bm3d_and_bm4d_are_optional(monkeypatch, package):
+    monkeypatch.setitem(sys.modules, package, None)  # as if the package were not installed
+    monkeypatch.delitem(sys.modules, f"bundle.baselines.{package}_filter", raising=False)
+    assert package not in available_baselines() and {"gaussian", "nlm"} <= set(available_baselines())
+    assert "optional extra" in user_error_line(lambda: make_baseline(package))
 
 
 @pytest.mark.parametrize("study, variant", [(s, v) for s, vs in ABLATIONS.items() for v in vs])

@@ -15,6 +15,7 @@ BASELINES: dict[str, str] = {
     "guided": "bundle.baselines.guided:GuidedFilter",
     "nlm": "bundle.baselines.nlm:NonLocalMeans",
     "bm3d": "bundle.baselines.bm3d_filter:BM3DFilter",  # optional extra: free for non-commercial use only
+    "bm4d": "bundle.baselines.bm4d_filter:BM4DFilter",  # optional extra (in .[bm3d]): non-commercial use only
 }
 
 
@@ -34,7 +35,7 @@ def make_baseline(name: str) -> Baseline:
     """An instance of the named baseline, or a one-line error naming the setting."""
     available = available_baselines()
     if name not in available:
-        hint = " (bm3d is an optional extra: pip install '.[bm3d]')" if name == "bm3d" else ""
+        hint = " (bm3d and bm4d are an optional extra: pip install '.[bm3d]')" if name in ("bm3d", "bm4d") else ""
         raise ConfigValueError(
             f"setting baselines: unknown or unavailable {name!r}; available {sorted(available)}{hint}"
         )
