@@ -12,7 +12,7 @@ from skimage.metrics import mean_squared_error
 
 from bundle.deploy.dose_input import DoseInput, shipped_noise_estimator
 from bundle.errors import ConfigValueError
-from bundle.io import file_sha256
+from bundle.io import file_sha256, load_ras_volume
 from bundle.metrics.relative_noise import noise_mask, relative_noise, relative_noise_log2
 from bundle.networks.noise_estimator import NoiseLevelNet
 from bundle.noise_estimation import NoiseEstimator, NoisePair, NoiseSliceSamples, equivalent_drf, volume_noise_log2
@@ -192,3 +192,29 @@ def test_repeated_thinnings_leave_the_datasets_images_unchanged():
     assert not np.array_equal(first, second) and np.array_equal(first, only["pet_drf20_rep0"])
     brain = plain["brain_mask"] > 0
     assert first[brain].mean() == pytest.approx(plain["pet_drf20"][brain].mean(), rel=0.05)
+
+
+def test_estimator_records_put_studies_on_the_network_grid_as_inference_does(tiny_dataset, tmp_path):
+    from monai.transforms import Compose, LoadImage, Orientation, Spacing
+
+    from bundle.data import at_dose, load_datalist
+    from bundle.noise_estimation.evaluation import estimator_records, on_network_grid
+
+    torch.manual_seed(0)
+    weights = tmp_path / "estimator.pt"
+    torch.save(NoiseLevelNet(3, 8).state_dict(), weights)
+    line = {"intercept": -7.0, "slope": 0.5, "cohort": "x"}
+    record = {"weights": weights.name, "sha256": file_sha256(weights), "in_slices": 3, "features": 8}
+    (tmp_path / "estimator.json").write_text(json.dumps({**record, "calibration": line, "code_calibration": line}))
+    estimator = NoiseEstimator.load(tmp_path / "estimator.json")
+    records = estimator_records({"tiny": str(tiny_dataset / "datalist.json")}, [20.0], estimator)
+    items = load_datalist(tiny_dataset / "datalist.json")
+    assert len(records) == len(items)
+    # an independent path: MONAI's loader, RAS and 2 mm resampling, without the inference config's scaling
+    plain = Compose([LoadImage(image_only=True, ensure_channel_first=True), Orientation("RAS"), Spacing((2.0,) * 3)])
+    low, full = (np.asarray(plain(p))[0] for p in (at_dose(items[:1], 20.0)[0]["image"], items[0]["label"]))
+    assert on_network_grid(items[0]["label"]).shape == full.shape  # 4 mm tiny voxels resampled to 2 mm
+    assert full.shape[0] == 2 * load_ras_volume(items[0]["label"]).shape[0] - 1
+    assert records[0]["measured_log2"] == pytest.approx(relative_noise_log2(low, full), abs=1e-6)
+    assert records[0]["estimated_log2"] == pytest.approx(estimator.noise_log2(low), abs=1e-4)
+    assert records[0]["equivalent_drf_estimated"] == pytest.approx(equivalent_drf(records[0]["estimated_log2"], line))

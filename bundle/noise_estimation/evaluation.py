@@ -1,7 +1,7 @@
 """How well the noise estimator reads a study's noise, on test cohorts it was not fitted on.
 
-Each study is put on the network's grid as inference puts it (RAS, `Spacing` to the training voxel size, bilinear),
-its low- and full-dose images alike; its noise is measured from the pair (`metrics.relative_noise`) and read from
+Each study is put on the network's grid by the shipped inference's own preprocessing (`configs/inference.json`: RAS,
+`Spacing` to the training voxel size, bilinear, percentile scale), its low- and full-dose images alike; its noise is measured from the pair (`metrics.relative_noise`) and read from
 the low-dose image alone (`NoiseEstimator`). The error is reported in log2 of the noise level and in log2 of the
 equivalent DRF (the code the model reads, about twice the noise error since noise grows as about DRF^0.56), against
 the equivalent DRF of the measured noise (the code a perfect estimator would give) and against the DRF label. The bundle-0.2 estimator
@@ -10,6 +10,8 @@ the equivalent DRF of the measured noise (the code a perfect estimator would giv
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -23,18 +25,26 @@ from .estimator import NoiseEstimator, equivalent_drf
 __all__ = ["estimator_markdown", "estimator_records", "estimator_rows", "on_network_grid", "plot_estimator"]
 
 
-def on_network_grid(path: str, spacing: Sequence[float] = (2.0, 2.0, 2.0)) -> np.ndarray:
-    """The (X, Y, Z) volume of a NIfTI file in RAS order resampled to `spacing` (bilinear), as inference sees it."""
-    from monai.transforms import Compose, LoadImage, Orientation, Spacing
+INFERENCE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "inference.json"
 
-    load = Compose(
-        [
-            LoadImage(image_only=True, ensure_channel_first=True),
-            Orientation(axcodes="RAS"),
-            Spacing(pixdim=tuple(spacing), mode="bilinear"),
-        ]
-    )
-    return np.asarray(load(path))[0].astype(np.float32)
+
+@lru_cache(maxsize=4)
+def _inference_preprocessing(spacing: tuple[float, ...]) -> Any:
+    """`configs/inference.json`'s preprocessing (loading, checks, RAS, resampling to `spacing`, scaling)."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(INFERENCE_CONFIG))
+    parser["bundle_root"] = str(INFERENCE_CONFIG.parents[1])
+    parser["training_spacing"] = list(spacing)
+    return parser.get_parsed_content("preprocessing")
+
+
+def on_network_grid(path: str, spacing: Sequence[float] = (2.0, 2.0, 2.0)) -> np.ndarray:
+    """The (X, Y, Z) volume of an image file as the shipped inference's preprocessing hands it to the network (RAS,
+    resampled to `spacing`, over its percentile scale; the noise level is relative, so the scale does not matter)."""
+    item = _inference_preprocessing(tuple(float(v) for v in spacing))({"image": str(path)})
+    return np.asarray(item["image"])[0].astype(np.float32)
 
 
 def estimator_records(
