@@ -392,6 +392,20 @@ def test_nested_series_and_stray_files_are_found_or_reported(tiny_dataset, tmp_p
     reasons = {Path(p).name: r for p, r in skipped}
     assert set(reasons) == {"notes.txt", "scan.mha", ".hidden", "empty", "sub", "link"}
     assert "not a NIfTI file" in reasons["scan.mha"] and "empty folder" == reasons["empty"]
+    # a study's MR beside it is its MR, not a study: NIfTI or a DICOM series folder; one without its study is skipped
+    nib.save(nib.Nifti1Image(volume, affine), root / "patient2" / "scan_t1.nii.gz")
+    nib.save(nib.Nifti1Image(volume, affine), root / "patient2" / "scan_FLAIR.nii")
+    write_pet_series(volume[..., :4], root / "patient1" / "study1" / "pet_t1", spacing_mm=(4.0, 4.0, 4.0))
+    nib.save(nib.Nifti1Image(volume, affine), root / "lonely_t1.nii.gz")
+    studies, skipped = scan_input(root)
+    assert [s["name"] for s in studies] == ["patient1_study1_pet", "patient2_scan", "top"]
+    mr = {s["name"]: {k: Path(s[k]).name for k in ("t1", "flair") if k in s} for s in studies}
+    assert mr == {
+        "patient1_study1_pet": {"t1": "pet_t1"},
+        "patient2_scan": {"t1": "scan_t1.nii.gz", "flair": "scan_FLAIR.nii"},
+        "top": {},
+    }
+    assert "not beside it" in {Path(p).name: r for p, r in skipped}["lonely_t1.nii.gz"]
 
 
 def test_skipped_entries_are_in_the_inference_summary(tiny_dataset, infer, tmp_path, capsys):
@@ -399,10 +413,12 @@ def test_skipped_entries_are_in_the_inference_summary(tiny_dataset, infer, tmp_p
     inputs.mkdir()
     volume, affine = _volume(tiny_dataset)
     nib.save(nib.Nifti1Image(volume, affine), inputs / "good.nii.gz")
+    nib.save(nib.Nifti1Image(volume, affine), inputs / "good_t1.nii.gz")  # its MR: not denoised, not skipped
     (inputs / "readme.txt").write_text("x")
     assert infer(inputs, tmp_path / "out") == 0
     printed = capsys.readouterr().out
     assert "1 denoised, 1 skipped, 0 failed" in printed and "readme.txt" in printed and "not a NIfTI file" in printed
+    assert not list((tmp_path / "out").glob("good_t1*"))
 
 
 # -- 8. MLflow faults fail in seconds, naming tracking_uri ----------------------------------------------------

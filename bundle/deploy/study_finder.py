@@ -1,5 +1,9 @@
 """Find the studies to denoise in an input folder: NIfTI files and DICOM series folders at any depth; every other
-entry is reported with the reason it is not a study."""
+entry is reported with the reason it is not a study.
+
+A study's MR is not a study of its own: `<name>_t1.nii.gz` and `<name>_flair.nii.gz` (or `<name>_t1/`, a DICOM series
+folder) beside the study `<name>` are attached to it as its `t1` and `flair` (for an MR-guided model; the PET-only
+model ignores them), and one with no study `<name>` beside it is skipped with that reason."""
 
 from __future__ import annotations
 
@@ -10,9 +14,18 @@ from monai.data import Dataset
 
 from ..errors import InputDataError
 
-__all__ = ["StudyFolder", "find_studies", "is_dicom_file", "scan_input", "study_name"]
+__all__ = ["MR_KEYS", "StudyFolder", "find_studies", "is_dicom_file", "mr_of", "scan_input", "study_name"]
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+MR_KEYS = ("t1", "flair")  # `<study>_<key>`: that study's MR contrast, never a study itself
+
+
+def mr_of(name: str) -> tuple[str, str] | None:
+    """(study name, MR key) when a study name `name` is an MR companion (`<study>_t1`, `<study>_flair`), else None."""
+    for key in MR_KEYS:
+        if name.lower().endswith(f"_{key}") and len(name) > len(key) + 1:
+            return name[: -len(key) - 1], key
+    return None
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -68,6 +81,14 @@ def scan_input(input_path: str | Path | None) -> tuple[list[dict[str, Any]], lis
         return [{"image": str(root), "name": study_name(root), "format": "dicom"}], []
     studies: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
+    companions: list[tuple[Path, str, str, Path]] = []  # (folder, study file name, MR key, path)
+
+    def add(entry: Path, fmt: str) -> None:
+        role = mr_of(study_name(entry))
+        if role is not None:
+            companions.append((entry.parent, role[0], role[1], entry))
+        else:
+            studies.append({"image": str(entry), "name": _nested_name(root, entry), "format": fmt})
 
     def visit(folder: Path) -> None:
         entries = sorted(folder.iterdir())
@@ -79,7 +100,7 @@ def scan_input(input_path: str | Path | None) -> tuple[list[dict[str, Any]], lis
             elif entry.is_symlink() and entry.is_dir():
                 skipped.append((str(entry), "symbolic link to a folder (not followed)"))
             elif entry.is_dir() and _is_dicom_folder(entry):
-                studies.append({"image": str(entry), "name": _nested_name(root, entry), "format": "dicom"})
+                add(entry, "dicom")
                 skipped.extend(
                     (str(sub), "folder inside a DICOM series folder (not searched)")
                     for sub in sorted(entry.iterdir())
@@ -88,13 +109,14 @@ def scan_input(input_path: str | Path | None) -> tuple[list[dict[str, Any]], lis
             elif entry.is_dir():
                 visit(entry)
             elif entry.is_file() and entry.name.lower().endswith(NIFTI_SUFFIXES):
-                studies.append({"image": str(entry), "name": _nested_name(root, entry), "format": "nifti"})
+                add(entry, "nifti")
             elif entry.is_file():
                 skipped.append((str(entry), "not a NIfTI file (.nii, .nii.gz) or a file of a DICOM series folder"))
             else:
                 skipped.append((str(entry), "not a regular file or folder"))
 
     visit(root)
+    _attach_mr(studies, companions, skipped)
     if not studies:
         raise InputDataError(f"setting dataset_dir (input_dir): {root} holds no NIfTI file and no DICOM series folder")
     names = [s["name"] for s in studies]
@@ -104,6 +126,23 @@ def scan_input(input_path: str | Path | None) -> tuple[list[dict[str, Any]], lis
             f"setting dataset_dir (input_dir): several studies would be written as {duplicates} (e.g. x.nii and x.nii.gz)"
         )
     return sorted(studies, key=lambda s: s["name"]), skipped
+
+
+def _attach_mr(
+    studies: list[dict[str, Any]], companions: list[tuple[Path, str, str, Path]], skipped: list[tuple[str, str]]
+) -> None:
+    """Give each study the MR files named after it in its folder (`t1`, `flair`); skip the others, with the reason."""
+    by_place = {(Path(s["image"]).parent, study_name(s["image"])): s for s in studies}
+    for folder, name, key, path in companions:
+        study = by_place.get((folder, name))
+        if study is None:
+            skipped.append(
+                (str(path), f"the {key} MR of a study {name}, which is not beside it (an MR is not a study)")
+            )
+        elif key in study:
+            skipped.append((str(path), f"a second {key} MR of study {name} (the first found is used)"))
+        else:
+            study[key] = str(path)
 
 
 def find_studies(input_path: str | Path | None) -> list[dict[str, Any]]:
