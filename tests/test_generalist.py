@@ -405,7 +405,8 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
         drawn["drf"] == pytest.approx(expected) and drawn["labelled_drf"] == 4.0 and "image_drf4_code_drf" not in drawn
     )
     reads = TrainedDenoiser(coded_run / "checkpoints", precision="fp32")
-    assert reads.image_coded and reads.reads_drf_from_image
+    assert reads.image_coded and reads.reads_drf_from_image and recorded["image_code_cap"] == "200"
+    assert reads.denoiser.dose_input.trained_range == (4.0, 200.0)  # codes up to the cap the run was trained with
     assert reads(volume, None).shape == load_ras_volume(volume).shape
     args = ["--run", f"conditioned={run / 'checkpoints'}", f"image-coded={coded_run / 'checkpoints'}"]
     args += ["--paper-datalist", str(tiny_dataset / "datalist.json"), "--tuning-datalist", ""]

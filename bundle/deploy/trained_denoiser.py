@@ -90,6 +90,9 @@ class TrainedDenoiser:
         }
         if self.image_coded:  # trained on the code its noise estimator reads: inference reads it the same way
             config["noise_estimator"] = image_code_estimator(settings, checkpoints)
+            drfs = [float(d) for d in recorded_setting(settings, "train_drfs", [2, 200])]
+            cap = float(recorded_setting(settings, "image_code_cap", max(drfs)))
+            config["trained_drf_range"] = [min(drfs), cap]  # codes up to the cap it was trained with
         config.update(overrides or {})
         self.preprocessing, self.denoiser = inference_components(config)
         self.settings = settings
