@@ -43,6 +43,7 @@ __all__ = [
     "DoseInput",
     "ImageEstimate",
     "recorded_drf_estimator",
+    "settings_drf_range",
     "shipped_dose_conditioning",
     "shipped_noise_estimator",
     "trained_drfs",
@@ -103,7 +104,11 @@ def shipped_dose_conditioning(provenance_file: str | Path, ckpt_path: str | Path
 def trained_drfs(provenance_file: str | Path, ckpt_path: str | Path) -> tuple[float, float]:
     """(lowest, highest) DRF the weights were trained on, from their provenance's training settings (the shipped
     generalist's 2-200 for weights without one)."""
-    settings = (provenance_of(provenance_file, ckpt_path) or {}).get("training_settings") or {}
+    return settings_drf_range((provenance_of(provenance_file, ckpt_path) or {}).get("training_settings") or {})
+
+
+def settings_drf_range(settings: Mapping[str, Any]) -> tuple[float, float]:
+    """(lowest, highest) of a run's recorded `train_drfs` (2-200 when it records none)."""
     try:
         drfs = [float(d) for d in recorded_setting(settings, "train_drfs")]
     except (ValueError, TypeError):

@@ -123,6 +123,9 @@ def alignment_study(
     """For each datalist item with a `t1`: the misalignment the check reads between its PET at `drf` and its T1 as
     simulated (aligned), and with the T1 moved by `shift_mm` in a random direction (seeded); whether each is flagged
     (above `warn_mm`)."""
+    import nibabel as nib
+    from scipy import ndimage
+
     from ..data import at_dose
     from ..io import load_ras_volume
 
@@ -130,11 +133,12 @@ def alignment_study(
     rows = []
     for item in items:
         pet = load_ras_volume(at_dose([item], float(drf))[0]["image"])
-        t1 = load_ras_volume(item["t1"])
-        spacing = _voxel_size(item["t1"])
+        mr_image = nib.as_closest_canonical(nib.load(item["t1"]))  # read once: its voxels and its voxel size
+        t1 = np.asarray(mr_image.get_fdata(dtype=np.float32))
+        spacing = tuple(float(v) for v in mr_image.header.get_zooms()[:3])
         direction = rng.normal(size=3)
         direction /= np.linalg.norm(direction)
-        moved = ndimage_shift(t1, direction * float(shift_mm) / np.asarray(spacing))
+        moved = ndimage.shift(t1, tuple(direction * float(shift_mm) / np.asarray(spacing)), order=1)
         aligned, shifted = rigid_misalignment(pet, t1, spacing), rigid_misalignment(pet, moved, spacing)
         rows.append(
             {
@@ -146,17 +150,3 @@ def alignment_study(
             }
         )
     return rows
-
-
-def ndimage_shift(volume: np.ndarray, shift_voxels: Sequence[float]) -> np.ndarray:
-    """`volume` moved by `shift_voxels` (linear interpolation, zeros outside)."""
-    from scipy import ndimage
-
-    return ndimage.shift(volume, tuple(float(v) for v in shift_voxels), order=1)
-
-
-def _voxel_size(path: str) -> tuple[float, float, float]:
-    import nibabel as nib
-
-    image = nib.as_closest_canonical(nib.load(path))
-    return tuple(float(v) for v in image.header.get_zooms()[:3])

@@ -13,6 +13,7 @@ from ..data import load_datalist
 from ..errors import InputDataError
 from ..io import read_json
 from ..provenance import recorded_setting
+from .dose_input import settings_drf_range
 from .noise_check import provenance_of
 from .study_denoiser import inference_components, network_overrides
 
@@ -90,9 +91,8 @@ class TrainedDenoiser:
         }
         if self.image_coded:  # trained on the code its noise estimator reads: inference reads it the same way
             config["noise_estimator"] = image_code_estimator(settings, checkpoints)
-            drfs = [float(d) for d in recorded_setting(settings, "train_drfs", [2, 200])]
-            cap = float(recorded_setting(settings, "image_code_cap", max(drfs)))
-            config["trained_drf_range"] = [min(drfs), cap]  # codes up to the cap it was trained with
+            low, high = settings_drf_range(settings)
+            config["trained_drf_range"] = [low, float(recorded_setting(settings, "image_code_cap", high))]  # its cap
         config.update(overrides or {})
         self.preprocessing, self.denoiser = inference_components(config)
         self.settings = settings
