@@ -95,8 +95,8 @@ class BM4DFilter:
     name = "bm4d"
     tuning_slices = 4  # slow (about 2 min per 128 x 128 x 80 volume on 2 CPU cores): 4 slabs per tuning subject
     slab_half_width = 4  # a scored slice is filtered inside a slab of +-4 slices, so BM4D sees its 3D blocks
-    # noise_fwhm_mm: white, and the correlation width of the OSEM noise (noise_correlation_fwhm_mm: 5.6-5.7 mm on
-    # generalist-train sub-001 and sub-010 at DRF 4, 20 and 200)
+    # noise_fwhm_mm: white, and the correlation width of the OSEM noise (noise_correlation_fwhm_mm: 5.59 mm on
+    # generalist-train sub-001 at DRF 200; the command is in the model card)
     default_grid = [{"sigma": s, "noise_fwhm_mm": f} for f in (0.0, 5.6) for s in (0.02, 0.04, 0.07, 0.12, 0.2, 0.35)]
 
     def __call__(
