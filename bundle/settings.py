@@ -76,9 +76,12 @@ def check_training_settings(**settings: Any) -> bool:
             raise ConfigValueError(f"setting loss_name: expected one of {list(LOSSES)}, got {value!r}")
         elif name == "precision":
             resolve_precision(value, "cpu")
-        elif name == "extra_keys" and (not isinstance(value, list) or any(k not in ("t1", "dose") for k in value)):
+        elif name == "extra_keys" and (
+            not isinstance(value, list) or any(k not in ("t1", "flair", "dose") for k in value)
+        ):
             raise ConfigValueError(
-                f"setting extra_keys: expected a list of 't1' (an MR channel) and 'dose' (the dose code), got {value!r}"
+                "setting extra_keys: expected a list of 't1', 'flair' (MR channels) and 'dose' (the dose code), got "
+                f"{value!r}"
             )
         elif (
             name == "patch_size"

@@ -36,12 +36,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bundle.benchmark.measure import machine_description
     from bundle.data import load_datalist
     from bundle.deploy.mr_alignment import alignment_study
-    from bundle.io import ensure_writable_dir, write_json, write_text
+    from bundle.io import ensure_writable_dir, read_json, write_json, write_text
     from bundle.tables import format_table
 
     out = ensure_writable_dir(args.out, "setting out")
     start = time.perf_counter()
-    rows = alignment_study(load_datalist(args.datalist), args.drf, args.shift_mm, args.warn_mm, args.seed)
+    manifest = Path(args.datalist).with_name("manifest.json")  # an MR cohort's (scripts/simulate_mr.py): drawn motion
+    subjects = read_json(manifest, "MR cohort manifest").get("subjects", {}) if manifest.is_file() else {}
+    drawn = {s: r["misregistration_rms_mm"] for s, r in subjects.items() if "misregistration_rms_mm" in r} or None
+    rows = alignment_study(load_datalist(args.datalist), args.drf, args.shift_mm, args.warn_mm, args.seed, drawn)
     minutes = (time.perf_counter() - start) / 60
     command = "python scripts/check_mr_alignment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     moved = sum(bool(r["moved flagged"]) for r in rows)
@@ -54,7 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"PET against its simulated T1, registered rigidly with ITK (`bundle/deploy/mr_alignment.py`), as "
             f"simulated and moved by {args.shift_mm:g} mm in a random direction (seed {args.seed}); flagged above "
             f"{args.warn_mm:g} mm. Moved pairs flagged: {moved} of {len(rows)}; aligned pairs flagged: {aligned} of "
-            f"{len(rows)}.",
+            f"{len(rows)}."
+            + (
+                " The T1s are an MR cohort's acquired images (`scripts/simulate_mr.py`: noise, bias field, contrast, "
+                "resolution and a drawn PET-MR motion): `drawn, mm` is the misregistration each was simulated with (RMS "
+                "over the brain), `aligned, mm` what the check reads of it as given (so a pair drawn above the "
+                "threshold is rightly flagged there)."
+                if drawn
+                else ""
+            ),
             "",
             format_table(rows, list(rows[0])) if rows else "(no subject with a t1)",
             "",

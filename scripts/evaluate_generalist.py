@@ -180,14 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             filters = tuned_filters(args.tuning_datalist, drfs, subjects, others)
         baseline_params = {m: {f"{d:g}": t.params for d, t in by.items()} for m, by in filters.items()}
         calls = {  # an image-coded run is given no DRF: it reads its code from each image, as users run it
-            n: (lambda study, drf, d=d: d(study, None)) if d.image_coded else d for n, d in denoisers.items()
+            n: (lambda study, drf, item, d=d: d(study, None, item)) if d.image_coded else d
+            for n, d in denoisers.items()
         }
         name, path = next(iter(runs.items()))
         if args.noise_estimator and denoisers[name].dose_conditioned and not denoisers[name].image_coded:
             from bundle.noise_estimation import NoiseEstimator
 
             read = TrainedDenoiser(path, overrides={"noise_estimator": NoiseEstimator.load(args.noise_estimator)})
-            calls[f"{name}, image code"] = lambda study, drf, d=read: d(study, None)
+            calls[f"{name}, image code"] = lambda study, drf, item, d=read: d(study, None, item)
         for variant in args.output_variants:
             calls[f"{name}, {variant} output"] = TrainedDenoiser(path, overrides=OUTPUT_VARIANTS[variant])
         estimator = None
@@ -196,8 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, denoiser = next(iter(denoisers.items()))
             if denoiser.dose_conditioned:
                 top = denoiser.denoiser.dose_input.trained_range[1]  # as inference lowers an image DRF to the top
-                calls[f"{name}, estimated DRF"] = lambda path, drf, d=denoiser, top=top: d(
-                    path, min(estimate_drf(load_ras_volume(path), estimator), top)
+                calls[f"{name}, estimated DRF"] = lambda path, drf, item, d=denoiser, top=top: d(
+                    path, min(estimate_drf(load_ras_volume(path), estimator), top), item
                 )
         test_sets = {"paper": args.paper_datalist}
         for test_set, datalist in (
@@ -218,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = list(records)
     command = args.command or "python scripts/evaluate_generalist.py " + shlex.join(argv or sys.argv[1:])
     names = {INPUT: "input", GAUSSIAN: "Gaussian", **{n: n for n in methods}}
-    names.update({"bilateral": "bilateral filter", "guided": "guided filter"})
+    names.update({"bilateral": "bilateral filter", "guided": "guided filter", "guided-t1": "guided filter (T1 guide)"})
     header = [
         "# The generalist model: every dose level, lesions, new anatomy and scanners",
         "",

@@ -9,7 +9,6 @@ the subjects below their input and the hot lesions' mean SUVmean bias.
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
@@ -32,14 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     import numpy as np
 
-    from bundle.io import read_json
+    from bundle.generalist.report import records_by_cell
     from bundle.metrics.statistics import paired_comparison
     from bundle.quantification.records import polarity
 
-    records = read_json(args.results, "generalist results")["records"]
-    by: dict = defaultdict(dict)
-    for r in records:
-        by[(r["test_set"], r["drf"], r["method"])][r["subject"]] = r
+    records, by = records_by_cell(args.results)
     coded, true, read = args.coded, args.shipped, f"{args.shipped}, image code"
 
     def hot(rows) -> float:

@@ -1,5 +1,6 @@
-"""3D guided filter (He, Sun and Tang, TPAMI 2013), guided by the image itself: a local linear model of the image in
-each box, smoothing flat regions and keeping edges whose variance exceeds `eps`."""
+"""3D guided filter (He, Sun and Tang, TPAMI 2013): a local linear model of the image in each box in terms of a guide,
+smoothing flat regions and keeping edges whose variance exceeds `eps`; guided by the image itself (`guided`) or by the
+study's T1 (`guided-t1`, the MR-guided classical baseline: edges where the MR has them)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..errors import ConfigValueError
 from ..transforms.intensity import percentile_scale
 from .base import VoxelSize
 
-__all__ = ["GuidedFilter", "guided_filter"]
+__all__ = ["GuidedFilter", "MRGuidedFilter", "guided_filter"]
 
 
 def guided_filter(image: np.ndarray, guide: np.ndarray, size: tuple[int, ...], eps: float) -> np.ndarray:
@@ -31,6 +33,20 @@ def guided_filter(image: np.ndarray, guide: np.ndarray, size: tuple[int, ...], e
     return box(a) * g + box(b)
 
 
+def _normalised_guided(
+    volume: np.ndarray, guide: np.ndarray, voxel_size_mm: VoxelSize, radius_mm: float, eps: float
+) -> np.ndarray:
+    """`guided_filter` of `volume` with `guide`, both divided by their 99.5th percentile, over a box of about
+    `radius_mm` on each side of a voxel, in `volume`'s units; `radius_mm` 0 returns the volume."""
+    if radius_mm <= 0:
+        return volume.astype(np.float32, copy=True)
+    scale = percentile_scale(volume)
+    normalised = volume.astype(np.float64) / scale
+    reference = guide.astype(np.float64) / percentile_scale(guide.astype(np.float32))
+    size = tuple(2 * max(int(round(radius_mm / v)), 1) + 1 for v in voxel_size_mm)
+    return (guided_filter(normalised, reference, size, eps) * scale).astype(np.float32)
+
+
 class GuidedFilter:
     """The self-guided 3D filter with a box of about `radius_mm` on each side of a voxel and a regulariser `eps`
     relative to the square of the volume's 99.5th percentile."""
@@ -41,18 +57,32 @@ class GuidedFilter:
         {"radius_mm": r, "eps": e} for r, e in itertools.product([2.0, 4.0, 6.0, 8.0], [1e-4, 1e-3, 3e-3, 1e-2, 3e-2])
     ]
 
+    guide_key: str | None = None  # the datalist key of another guide (MRGuidedFilter), passed as `guide`
+
     def __call__(
         self,
         volume: np.ndarray,
         voxel_size_mm: VoxelSize,
         radius_mm: float = 4.0,
         eps: float = 1e-2,
+        guide: np.ndarray | None = None,
         slices: np.ndarray | None = None,
         **_: Any,
     ) -> np.ndarray:
-        if radius_mm <= 0:
-            return volume.astype(np.float32, copy=True)
-        scale = percentile_scale(volume)
-        normalised = volume.astype(np.float64) / scale
-        size = tuple(2 * max(int(round(radius_mm / v)), 1) + 1 for v in voxel_size_mm)
-        return (guided_filter(normalised, normalised, size, eps) * scale).astype(np.float32)
+        if self.guide_key is None:
+            return _normalised_guided(volume, volume, voxel_size_mm, radius_mm, eps)
+        if guide is None or np.shape(guide) != np.shape(volume):
+            raise ConfigValueError(
+                f"baseline {self.name}: needs each subject's {self.guide_key} on the PET's grid (datalist key "
+                f"{self.guide_key}), got {None if guide is None else np.shape(guide)} for a PET of {np.shape(volume)}"
+            )
+        return _normalised_guided(volume, np.asarray(guide), voxel_size_mm, radius_mm, eps)
+
+
+class MRGuidedFilter(GuidedFilter):
+    """The 3D guided filter of the volume with its T1 as the guide (both divided by their 99.5th percentile), a box
+    of about `radius_mm` on each side of a voxel and a regulariser `eps`; needs each subject's `t1` on the PET's grid
+    (`guide_key`), which tuning and evaluation pass as `guide`."""
+
+    name = "guided-t1"
+    guide_key = "t1"

@@ -13,6 +13,7 @@ BASELINES: dict[str, str] = {
     "gaussian": "bundle.baselines.gaussian:GaussianFilter",
     "bilateral": "bundle.baselines.bilateral:BilateralFilter",
     "guided": "bundle.baselines.guided:GuidedFilter",
+    "guided-t1": "bundle.baselines.guided:MRGuidedFilter",  # guided by the study's T1 (an MR-guided baseline)
     "nlm": "bundle.baselines.nlm:NonLocalMeans",
     "bm3d": "bundle.baselines.bm3d_filter:BM3DFilter",  # optional extra: free for non-commercial use only
     "bm4d": "bundle.baselines.bm4d_filter:BM4DFilter",  # optional extra (in .[bm3d]): non-commercial use only

@@ -36,6 +36,8 @@ class Case:
     voxel_size_mm: tuple[float, float, float]
     lesion: np.ndarray | None = None
     identity: tuple = ()  # file identities, for memoising scores across folds
+    guide: np.ndarray | None = None  # the subject's T1 (datalist key t1), for baselines guided by it
+    guide_identity: tuple = ()  # its file identity: a guided baseline's scores depend on it too
 
 
 _SCORES: dict[tuple, float] = {}  # (method, params, file identity, slices) -> PSNR, shared by the folds of a run
@@ -65,6 +67,7 @@ def load_cases(items: Sequence[dict[str, Any]]) -> list[Case]:
         full, _ = load("label")
         mask, _ = load("mask")
         lesion, _ = load("lesion")
+        guide, _ = load("t1")
         case = Case(
             item["subject"],
             low,
@@ -72,8 +75,10 @@ def load_cases(items: Sequence[dict[str, Any]]) -> list[Case]:
             (mask > 0.5) if mask is not None else estimate_support_mask(low),
             tuple(float(z) for z in zooms),
             None if lesion is None else lesion > 0,
+            guide=guide,
         )
         case.identity = tuple(_file_key(item.get(k)) for k in ("image", "label", "mask"))
+        case.guide_identity = _file_key(item.get("t1"))
         cases.append(case)
     return cases
 
@@ -103,10 +108,11 @@ def score_grid(
             brain = np.flatnonzero(case.mask.reshape(-1, case.mask.shape[-1]).any(0))
             slices = brain[np.linspace(0, len(brain) - 1, min(slices_per_case, len(brain))).astype(int)]
         for i, params in enumerate(grid):
+            guided = getattr(method, "guide_key", None) is not None
             memo = (
                 getattr(method, "name", repr(method)),
                 json.dumps(params, sort_keys=True),
-                case.identity,
+                case.identity + ((case.guide_identity,) if guided else ()),  # the others' memos are unchanged
                 None if slices is None else tuple(int(z) for z in slices),
             )
             key = json.dumps(memo)
@@ -114,7 +120,7 @@ def score_grid(
                 scores[i, j] = _SCORES[memo] = stored[key] = float(_SCORES.get(memo, stored.get(key)))
                 continue
             kwargs = dict(params, slices=slices) if slices is not None else dict(params)
-            out = method(case.low, case.voxel_size_mm, **kwargs)
+            out = method(case.low, case.voxel_size_mm, **kwargs, **({"guide": case.guide} if guided else {}))
             if slices is None:
                 scores[i, j] = masked_psnr(out, case.full, case.mask)
             else:
@@ -160,5 +166,12 @@ class TunedBaseline:
     method: Callable[..., np.ndarray]
     params: dict[str, Any] = field(default_factory=dict)
 
-    def __call__(self, volume: np.ndarray, voxel_size_mm: tuple[float, float, float]) -> np.ndarray:
-        return self.method(volume, voxel_size_mm, **self.params)
+    @property
+    def guide_key(self) -> str | None:
+        """The datalist key of the image this baseline is guided by (e.g. t1), else None."""
+        return getattr(self.method, "guide_key", None)
+
+    def __call__(
+        self, volume: np.ndarray, voxel_size_mm: tuple[float, float, float], guide: np.ndarray | None = None
+    ) -> np.ndarray:
+        return self.method(volume, voxel_size_mm, **self.params, **({"guide": guide} if self.guide_key else {}))

@@ -7,6 +7,7 @@
          "label": "sub-001/full.nii.gz",  # full-dose PET (required for training and evaluation)
          "mask":  "sub-001/brain.nii.gz", # optional brain mask (else estimated from image support)
          "t1":    "sub-001/t1.nii.gz",     # optional T1 (for extra input channels or AC-Net)
+         "flair": "sub-001/flair.nii.gz",  # optional FLAIR (MR-guided models)
          "lesion": "sub-001/lesions.nii.gz",    # optional lesion label map: 0 background, one integer per lesion
          "truth": "sub-001/truth.nii.gz",       # optional true activity (simulated data)
          "tissue": "sub-001/tissue.nii.gz",     # optional tissue map: 1 grey matter, 2 white matter, 3 CSF
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 DATALIST_KEYS = ("image", "label")
-OPTIONAL_KEYS = ("mask", "t1", "lesion", "truth", "tissue")
+OPTIONAL_KEYS = ("mask", "t1", "flair", "lesion", "truth", "tissue")
 DOSE_KEY_PREFIX = "image_drf"  # image_drf20: the low-dose PET at DRF 20 (the nested dose levels of one study)
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from monai.data import MetaTensor
@@ -68,6 +68,7 @@ class BatchInference:
         run_identity: this run's model sha256, backend, precision and dose setting (`study_identity.run_identity`);
             with the input's sha256 it is recorded with every study's outputs, and a rerun skips a study only when
             they all match (otherwise, without overwrite, the study fails naming what differs).
+        mr_keys: the preprocessed MR images (e.g. t1, flair) an MR-guided model reads, in its channel order.
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class BatchInference:
         noise_check: Callable[[str, Any], str | None] | None = None,
         dose_input: Callable[..., torch.Tensor] | None = None,
         run_identity: dict[str, Any] | None = None,
+        mr_keys: Sequence[str] = (),
     ) -> None:
         self.dataset = dataset
         self.inferer = inferer
@@ -99,7 +101,7 @@ class BatchInference:
         self.noise_check = noise_check
         self.dose_input = dose_input
         self.run_identity = run_identity
-        self.study_denoiser = StudyDenoiser(inferer, postprocessing, network, device, dose_input)
+        self.study_denoiser = StudyDenoiser(inferer, postprocessing, network, device, dose_input, mr_keys)
         self.warnings: dict[str, str] = {}
         self.results: list[StudyResult] = []
 

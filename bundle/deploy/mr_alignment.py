@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -118,11 +118,17 @@ class MRAlignmentCheck:
 
 
 def alignment_study(
-    items: Sequence[dict], drf: float, shift_mm: float, warn_mm: float = 2.0, seed: int = 0
+    items: Sequence[dict],
+    drf: float,
+    shift_mm: float,
+    warn_mm: float = 2.0,
+    seed: int = 0,
+    drawn_mm: Mapping[str, float] | None = None,
 ) -> list[dict[str, object]]:
     """For each datalist item with a `t1`: the misalignment the check reads between its PET at `drf` and its T1 as
-    simulated (aligned), and with the T1 moved by `shift_mm` in a random direction (seeded); whether each is flagged
-    (above `warn_mm`)."""
+    given (as simulated: aligned), and with the T1 moved by `shift_mm` in a random direction (seeded); whether each is
+    flagged (above `warn_mm`); with `drawn_mm` (subject -> the misregistration an MR cohort drew, `simulate_mr`), that
+    too, beside what is read."""
     import nibabel as nib
     from scipy import ndimage
 
@@ -140,9 +146,11 @@ def alignment_study(
         direction /= np.linalg.norm(direction)
         moved = ndimage.shift(t1, tuple(direction * float(shift_mm) / np.asarray(spacing)), order=1)
         aligned, shifted = rigid_misalignment(pet, t1, spacing), rigid_misalignment(pet, moved, spacing)
+        drawn = {} if drawn_mm is None else {"drawn, mm": round(float(drawn_mm[item["subject"]]), 2)}
         rows.append(
             {
                 "subject": item["subject"],
+                **drawn,
                 "aligned, mm": round(aligned.rms_mm, 2),
                 f"moved {shift_mm:g} mm, read as mm": round(shifted.rms_mm, 2),
                 "aligned flagged": aligned.rms_mm > warn_mm,

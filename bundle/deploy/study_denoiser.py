@@ -17,6 +17,7 @@ from monai.data import MetaTensor
 
 __all__ = [
     "INFERENCE_CONFIG",
+    "MR_GUIDED_VARIANT",
     "NETWORK_SETTINGS",
     "StudyDenoiser",
     "inference_components",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 INFERENCE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "inference.json"
+MR_GUIDED_VARIANT = INFERENCE_CONFIG.parent / "variants" / "mr_guided_inference.json"  # layered on INFERENCE_CONFIG
 
 
 class StudyDenoiser:
@@ -39,6 +41,8 @@ class StudyDenoiser:
         device: where the network runs.
         dose_input: for a dose-conditioned model, callable(name, image, drf, study) returning the dose-code channel
             (`dose_input.DoseInput`); None for a dose-blind model.
+        mr_keys: for an MR-guided model, the item's MR images (on the network's grid, scaled) appended after the PET,
+            in this order and before the dose code.
     """
 
     def __init__(
@@ -48,8 +52,10 @@ class StudyDenoiser:
         network: Callable,
         device: torch.device | str = "cpu",
         dose_input: Callable[..., torch.Tensor] | None = None,
+        mr_keys: Sequence[str] = (),
     ) -> None:
         self.inferer = inferer
+        self.mr_keys = list(mr_keys)
         self.postprocessing = postprocessing
         self.network = network
         self.device = torch.device(device)
@@ -67,7 +73,7 @@ class StudyDenoiser:
         """Denoise one preprocessed study (`name` names it in messages); `drf` overrides the dose input's setting for
         this call; `study` ({"image": path, "format"}) lets the dose input read a DICOM header."""
         image = data["image"]
-        network_input = torch.as_tensor(image)
+        network_input = torch.cat([torch.as_tensor(image)] + [torch.as_tensor(data[key]) for key in self.mr_keys])
         if self.dose_input is not None:
             network_input = torch.cat([network_input, self.dose_input(name, image, drf, study)], dim=0)
         with torch.no_grad():
@@ -100,6 +106,7 @@ def inference_components(
         parser.get_parsed_content("network"),
         parser.get_parsed_content("device"),
         parser.get_parsed_content("dose_input"),
+        parser.get_parsed_content("mr_keys"),
     )
     return parser.get_parsed_content("preprocessing"), denoiser
 

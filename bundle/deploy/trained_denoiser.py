@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -15,9 +15,11 @@ from ..io import read_json
 from ..provenance import recorded_setting
 from .dose_input import settings_drf_range
 from .noise_check import provenance_of
-from .study_denoiser import inference_components, network_overrides
+from .study_denoiser import INFERENCE_CONFIG, MR_GUIDED_VARIANT, inference_components, network_overrides
 
-__all__ = ["TrainedDenoiser", "ras_array", "run_settings"]
+__all__ = ["MR_KEYS", "TrainedDenoiser", "ras_array", "run_settings"]
+
+MR_KEYS = ("t1", "flair")  # the MR inputs configs/variants/mr_guided_inference.json reads
 
 
 def run_settings(source: str | Path, weights: str = "best.pt") -> tuple[dict[str, Any], Path]:
@@ -74,9 +76,10 @@ class TrainedDenoiser:
         device: torch.device | str = "cpu",
     ) -> None:
         settings, weights_file = run_settings(checkpoints, weights)
-        extra = [k for k in recorded_setting(settings, "extra_keys", []) if k != "dose"]
-        if extra:
-            raise InputDataError(f"{checkpoints}: a network with extra inputs {extra} has no inference path here")
+        self.mr_keys = [k for k in recorded_setting(settings, "extra_keys", []) if k != "dose"]
+        unknown = [k for k in self.mr_keys if k not in MR_KEYS]
+        if unknown:
+            raise InputDataError(f"{checkpoints}: a network with extra inputs {unknown} has no inference path here")
         self.dose_conditioned = bool(recorded_setting(settings, "dose_conditioning", False))
         self.image_coded = self.dose_conditioned and recorded_setting(settings, "dose_code_source") == "image"
         config = {
@@ -88,13 +91,15 @@ class TrainedDenoiser:
             "training_spacing": _training_spacing(settings),
             "device": str(device),
             **network_overrides(settings),
+            **({"mr_keys": self.mr_keys} if self.mr_keys else {}),
         }
         if self.image_coded:  # trained on the code its noise estimator reads: inference reads it the same way
             config["noise_estimator"] = image_code_estimator(settings, checkpoints)
             low, high = settings_drf_range(settings)
             config["trained_drf_range"] = [low, float(recorded_setting(settings, "image_code_cap", high))]  # its cap
         config.update(overrides or {})
-        self.preprocessing, self.denoiser = inference_components(config)
+        files = (INFERENCE_CONFIG, MR_GUIDED_VARIANT) if self.mr_keys else (INFERENCE_CONFIG,)
+        self.preprocessing, self.denoiser = inference_components(config, files)
         self.settings = settings
         self.weights_file = weights_file
 
@@ -104,16 +109,22 @@ class TrainedDenoiser:
         dose_input = self.denoiser.dose_input
         return dose_input is not None and dose_input.calibrated
 
-    def denoise(self, study: str | Path, drf: float | str | None) -> MetaTensor:
+    def denoise(
+        self, study: str | Path, drf: float | str | None, companions: Mapping[str, Any] | None = None
+    ) -> MetaTensor:
         """The denoised (1, X, Y, Z) study on its own grid, voxel order and units, with the input's metadata; `drf`
-        None reads the code from the image where a noise estimator is configured."""
+        None reads the code from the image where a noise estimator is configured; `companions` (a datalist item)
+        gives an MR-guided network the study's MR files (its `mr_keys`)."""
         if self.dose_conditioned and drf is None and not self.reads_drf_from_image:
             raise InputDataError(f"{study}: a dose-conditioned network needs the study's DRF")
-        item = self.preprocessing({"image": str(study)})
+        mr = {key: str((companions or {})[key]) for key in self.mr_keys if (companions or {}).get(key)}
+        item = self.preprocessing({"image": str(study), "name": Path(study).name, **mr})
         return self.denoiser(Path(study).name, item, drf if self.dose_conditioned else None)
 
-    def __call__(self, study: str | Path, drf: float | str | None) -> np.ndarray:
-        return ras_array(self.denoise(study, drf))
+    def __call__(
+        self, study: str | Path, drf: float | str | None, companions: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
+        return ras_array(self.denoise(study, drf, companions))
 
 
 def image_code_estimator(settings: dict[str, Any], source: str | Path) -> Any:

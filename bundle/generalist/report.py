@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..quantification.markdown import markdown_sections
@@ -10,7 +12,7 @@ from ..tables import format_table
 from .study import GAUSSIAN, INPUT, LOO_GAUSSIAN
 from .targets import side_by_side_rows, target_rows
 
-__all__ = ["REFERENCE", "report_lines"]
+__all__ = ["REFERENCE", "records_by_cell", "report_lines"]
 
 REFERENCE = LOO_GAUSSIAN  # the targets' Gaussian: tuned leave-one-out on each test set's own protocol
 
@@ -21,6 +23,17 @@ SET_TITLES = {
     "new-scanners-native": "The new-scanners cohort on its own grids (1.5-2.7 mm pixels, 2.4-3.3 mm slices: off the training grid)",
     "second-simulator": "The independent simulator's cohort (another projector, PSF, reconstruction and count scale)",
 }
+
+
+def records_by_cell(results: str | Path) -> tuple[list[dict[str, Any]], dict[tuple, dict[str, dict[str, Any]]]]:
+    """An evaluate_generalist report's records, and the same by cell: {(test set, DRF, method): {subject: record}}."""
+    from ..io import read_json
+
+    records = read_json(results, "generalist results")["records"]
+    cells: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for record in records:
+        cells[(record["test_set"], record["drf"], record["method"])][record["subject"]] = record
+    return records, cells
 
 
 def report_lines(

@@ -27,7 +27,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 INPUT, GAUSSIAN = "low dose", "gaussian"
 LOO_GAUSSIAN = "gaussian-loo"  # tuned on the test set's own other subjects: the stricter linear reference
-Denoise = Callable[[str, float], Any]  # (low-dose NIfTI path, DRF) -> RAS volume
+Denoise = Callable[[str, float, Mapping[str, Any]], Any]  # (low-dose NIfTI path, DRF, datalist item) -> RAS volume
 
 
 def tuned_filters(
@@ -90,7 +90,8 @@ def evaluate_test_sets(
 ) -> list[dict[str, Any]]:
     """Evaluation records of the input, the classical baselines tuned on the training cohort (`filters`: {name:
     {DRF: tuned filter}}, the Gaussian under `GAUSSIAN`; may be empty), the Gaussian tuned leave-one-out on the
-    test set itself (`LOO_GAUSSIAN`, the targets' reference) and each denoiser ((low-dose path, DRF) -> volume), for
+    test set itself (`LOO_GAUSSIAN`, the targets' reference) and each denoiser ((low-dose path, DRF, the subject's
+    datalist item, whose MR an MR-guided network reads) -> volume), for
     every subject of every test set ({name: datalist}) at every DRF; each record's `subject` is '<set>/<subject>'
     and `test_set` names its set, and the LOO Gaussian's record holds its parameters."""
     from tqdm.auto import tqdm
@@ -110,10 +111,12 @@ def evaluate_test_sets(
             outputs = {INPUT: low}
             for method, by_drf in filters.items():
                 if float(drf) in by_drf:
-                    outputs[method] = by_drf[float(drf)](low, references.voxel_size_mm)
+                    tuned = by_drf[float(drf)]
+                    guide = load_ras_volume(item[tuned.guide_key]) if tuned.guide_key in item else None
+                    outputs[method] = tuned(low, references.voxel_size_mm, guide)
             if item["subject"] in loo[(name, float(drf))]:
                 outputs[LOO_GAUSSIAN] = loo[(name, float(drf))][item["subject"]](low, references.voxel_size_mm)
-            outputs.update({method: denoise(path, float(drf)) for method, denoise in denoisers.items()})
+            outputs.update({method: denoise(path, float(drf), item) for method, denoise in denoisers.items()})
             for method, image in outputs.items():
                 record = dict(evaluation_record(subject, float(drf), method, references.evaluate(image), kinds))
                 if method == LOO_GAUSSIAN:

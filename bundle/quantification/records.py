@@ -56,13 +56,14 @@ KIND_POLARITY = {
     "ring_enhancing": "hot",
     "necrotic_core": "cold",  # inside a hot rim: its bias is the rim's spill-in (cold fill-in)
     "cold": "cold",
+    "mr_only": "none",  # an MR lesion with normal PET uptake (simulate_mr): in neither table; any bias is invented
 }
 """The polarity of the phantoms' lesion kinds (both simulators'), which decides a lesion's table."""
 SMALL_LESION_VOXELS = 100  # about 0.8 mL at 2 mm: a lesion this small gets its own rows
 
 
 def polarity(lesion: Mapping[str, Any]) -> str:
-    """'hot' or 'cold': by the lesion's kind where the phantom names it (`KIND_POLARITY`: a necrotic core is cold
+    """'hot', 'cold' or 'none' (normal uptake): by the lesion's kind where the phantom names it (`KIND_POLARITY`: a necrotic core is cold
     even where its rim's spill-in makes it brighter than its background), else by the sign of its contrast in the
     reference ('unknown' without a background to compare with)."""
     if lesion.get("kind") in KIND_POLARITY:

@@ -2,6 +2,7 @@
 
 from .cohorts import COHORTS, ensure_cohort
 from .dataset import ensure_dataset, simulate_dataset
+from .mr_cohort import ensure_mr_cohort, simulate_mr_cohort
 from .presets import PRESETS, ReconstructionSettings, SimulationConfig
 
 __all__ = [
@@ -11,5 +12,7 @@ __all__ = [
     "ReconstructionSettings",
     "SimulationConfig",
     "ensure_dataset",
+    "ensure_mr_cohort",
     "simulate_dataset",
+    "simulate_mr_cohort",
 ]

@@ -13,7 +13,7 @@ from scipy import ndimage
 from .presets import Geometry
 from .random_fields import smooth_field
 
-__all__ = ["LESION_KINDS", "LesionContext", "add_lesion_mix", "add_ring_enhancing"]
+__all__ = ["LESION_KINDS", "LesionContext", "add_lesion_mix", "add_ring_enhancing", "place_lesion"]
 
 # kind -> diameter range in mm
 LESION_KINDS: dict[str, tuple[float, float]] = {
@@ -41,7 +41,7 @@ class LesionContext:
     t1_wm: float
 
 
-def _place(ctx: LesionContext, diameter: float, rng: np.random.Generator, roughness: float, keep_apart: bool):
+def place_lesion(ctx: LesionContext, diameter: float, rng: np.random.Generator, roughness: float, keep_apart: bool):
     """A centre in tissue at least half a radius inside the brain, its box and normalised radius map `rho`."""
     vox = np.asarray(ctx.geometry.voxel_size_mm)
     radius = diameter / 2.0
@@ -74,7 +74,7 @@ def add_ring_enhancing(
     and core labelled `labels`; returns its description."""
     tissue = ctx.tissue
     diameter = rng.uniform(*(diameter_mm or tissue.lesion_diameter_mm))
-    centre, box, rho, in_brain = _place(ctx, diameter, rng, 0.15, keep_apart)
+    centre, box, rho, in_brain = place_lesion(ctx, diameter, rng, 0.15, keep_apart)
     core_fraction = rng.uniform(*tissue.lesion_core_fraction)
     whole = (rho < 1.0) & in_brain
     core = (rho < core_fraction) & in_brain
@@ -106,7 +106,7 @@ def add_ring_enhancing(
 def _add_solid(ctx: LesionContext, kind: str, label: int, rng: np.random.Generator) -> dict:
     """A hot nodule, a PET-only hot lesion or a cold region, labelled `label`."""
     diameter = rng.uniform(*LESION_KINDS[kind])
-    centre, box, rho, in_brain = _place(ctx, diameter, rng, 0.1, keep_apart=True)
+    centre, box, rho, in_brain = place_lesion(ctx, diameter, rng, 0.1, keep_apart=True)
     region = (rho < 1.0) & in_brain & (ctx.lesion[box] == 0)
     a = ctx.act[box]
     if kind == "cold":

@@ -5,6 +5,7 @@ from .dose import DoseCoded, DoseLevelScalesd, RandDoseLeveld, dose_code
 from .intensity import PercentileScaled, percentile_scale
 from .loading import LoadPETd
 from .loss_weight import AppendLossWeightd, LesionLossWeightd, lesion_loss_weight
+from .mr_inputs import MRAlignmentCheckd, RequireMRd
 from .native_grid import AddToNatived, NetworkCorrectiond
 from .stacking import AxialSliceStackd, RandAxialSlicesd, RandTransposed, stack_adjacent_slices
 from .validation import CheckPETVolumesd, EnsureMaskd
@@ -20,10 +21,12 @@ __all__ = [
     "EnsureMaskd",
     "LesionLossWeightd",
     "LoadPETd",
+    "MRAlignmentCheckd",
     "PercentileScaled",
     "RandAxialSlicesd",
     "RandDoseLeveld",
     "RandTransposed",
+    "RequireMRd",
     "dose_code",
     "lesion_loss_weight",
     "percentile_scale",
