@@ -44,18 +44,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     records, by = records_by_cell(args.results)
     sets = list(dict.fromkeys(r["test_set"] for r in records))
     mr, pet = args.mr, args.pet
-    print(f"| test set | DRF | input | Gaussian (LOO) | {pet} | {mr} | {mr} - {pet} (95 % CI) | worse than input |")
-    print("|" + "---|" * 8)
+    guided = "guided-t1" if any(r["method"] == "guided-t1" for r in records) else None  # the T1-guided filter
+    print(
+        f"| test set | DRF | input | Gaussian (LOO) | {guided or 'T1-guided filter'} | {pet} | {mr} | {mr} - {pet} (95 % "
+        "CI) | worse than input |"
+    )
+    print("|" + "---|" * 9)
     for test_set in sets:
         for drf in sorted({r["drf"] for r in records if r["test_set"] == test_set}):
             subjects = sorted(by[(test_set, drf, mr)])
             psnr = {m: [by[(test_set, drf, m)][s]["psnr"] for s in subjects] for m in ("low dose", pet, mr)}
             loo = [by[(test_set, drf, "gaussian-loo")].get(s, {}).get("psnr") for s in subjects]
             loo_text = f"{np.mean(loo):.2f}" if None not in loo else "n/a"  # LOO needs two subjects in the set
+            filtered = [by[(test_set, drf, guided)].get(s, {}).get("psnr") for s in subjects] if guided else [None]
+            guided_text = f"{np.mean(filtered):.2f}" if None not in filtered else "n/a"
             gain = paired_comparison(psnr[mr], psnr[pet])
             worse = sum(a < b for a, b in zip(psnr[mr], psnr["low dose"]))
             print(
-                f"| {test_set} | {drf:g} | {np.mean(psnr['low dose']):.2f} | {loo_text} | "
+                f"| {test_set} | {drf:g} | {np.mean(psnr['low dose']):.2f} | {loo_text} | {guided_text} | "
                 f"{np.mean(psnr[pet]):.2f} | {np.mean(psnr[mr]):.2f} | {gain.mean_difference:+.2f} "
                 f"({gain.ci_low:+.2f} to {gain.ci_high:+.2f}) | {worse}/{len(subjects)} |"
             )

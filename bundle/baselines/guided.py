@@ -86,3 +86,8 @@ class MRGuidedFilter(GuidedFilter):
 
     name = "guided-t1"
     guide_key = "t1"
+    # no filtering first (a T1 guide can only harm a nearly noise-free PET), and larger regularisers than the
+    # self-guided filter's: PET is not linear in T1 over a box (CSF and white matter are both dark on one of them)
+    default_grid = [{"radius_mm": 0.0, "eps": 0.0}] + [
+        {"radius_mm": r, "eps": e} for r, e in itertools.product([2.0, 4.0, 6.0, 8.0], [1e-3, 1e-2, 3e-2, 0.1, 0.3])
+    ]

@@ -33,7 +33,7 @@ class RequireMRd(MapTransform):
             name = _study_name(data)
             raise InputDataError(
                 f"study {name}: the MR-guided model needs its {' and '.join(map(str, missing))} (`{name}_<key>.nii.gz` "
-                "or a `<name>_<key>/` DICOM folder beside it, or the key in the datalist); use the PET-only default "
+                f"or a `{name}_<key>/` DICOM folder beside it, or the key in the datalist); use the PET-only default "
                 "model for studies without MR"
             )
         return dict(data)
