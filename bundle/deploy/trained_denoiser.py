@@ -117,7 +117,8 @@ class TrainedDenoiser:
         gives an MR-guided network the study's MR files (its `mr_keys`)."""
         if self.dose_conditioned and drf is None and not self.reads_drf_from_image:
             raise InputDataError(f"{study}: a dose-conditioned network needs the study's DRF")
-        mr = {key: str((companions or {})[key]) for key in self.mr_keys if (companions or {}).get(key)}
+        companions = companions or {}
+        mr = {key: str(companions[key]) for key in self.mr_keys if companions.get(key)}
         item = self.preprocessing({"image": str(study), "name": Path(study).name, **mr})
         return self.denoiser(Path(study).name, item, drf if self.dose_conditioned else None)
 

@@ -105,6 +105,7 @@ def evaluate_test_sets(
         kinds = kinds_of[datalist].get(item["subject"])
         references = SubjectReferences(item)
         subject = f"{name}/{item['subject']}"
+        guides: dict[str, Any] = {}  # a guided filter's guide (e.g. the T1), read once per subject
         for drf in drfs:
             path = at_dose([item], float(drf))[0]["image"]
             low = load_ras_volume(path)
@@ -112,8 +113,9 @@ def evaluate_test_sets(
             for method, by_drf in filters.items():
                 if float(drf) in by_drf:
                     tuned = by_drf[float(drf)]
-                    guide = load_ras_volume(item[tuned.guide_key]) if tuned.guide_key in item else None
-                    outputs[method] = tuned(low, references.voxel_size_mm, guide)
+                    if tuned.guide_key in item and tuned.guide_key not in guides:
+                        guides[tuned.guide_key] = load_ras_volume(item[tuned.guide_key])
+                    outputs[method] = tuned(low, references.voxel_size_mm, guides.get(tuned.guide_key))
             if item["subject"] in loo[(name, float(drf))]:
                 outputs[LOO_GAUSSIAN] = loo[(name, float(drf))][item["subject"]](low, references.voxel_size_mm)
             outputs.update({method: denoise(path, float(drf), item) for method, denoise in denoisers.items()})
