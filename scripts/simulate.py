@@ -45,9 +45,10 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument(
         "--lesions",
         default=None,
-        choices=["gbm", "mix"],
+        choices=["gbm", "mix", "rich"],
         help="gbm: one glioblastoma-like lesion (the default dataset's recipe); mix: 1-4 lesions of distinct kinds "
-        "(hot nodule, ring-enhancing, PET-only, cold), one label each",
+        "(hot nodule, ring-enhancing, PET-only, cold), one label each; rich: the lesion-rich training recipe (4-8 "
+        "hot lesions of 5-20 mm at 1.5-4x grey matter, PET-only foci among them, 0-1 cold region)",
     )
     p.add_argument(
         "--count-sampler",

@@ -12,7 +12,8 @@ import torch
 from bundle.data import load_datalist
 from bundle.simulation import SimulationConfig, simulate_dataset
 from bundle.simulation.acquisition import nested_thinning, thin_counts
-from bundle.simulation.lesions import LESION_KINDS, LesionContext, add_lesion_mix
+from bundle.simulation.cohorts import cohort
+from bundle.simulation.lesions import LESION_KINDS, RICH_LESIONS, LesionContext, add_lesion_mix, add_lesion_rich
 from bundle.simulation.phantom import TissueModel
 from bundle.simulation.presets import DOSE_CHAIN, PRESETS
 
@@ -75,6 +76,45 @@ def test_lesion_mix_labels_each_lesion_and_gives_each_kind_its_signature(seed):
             assert ctx.act[region].mean() > 1.4 * 32000.0 * 0.99 and not t1_changed  # no T1 signature
         else:
             assert ctx.act[region].max() > act0[region].max() and t1_changed
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lesion_rich_recipe_draws_many_small_hot_lesions_at_its_contrasts(seed):
+    ctx = _context(np.random.default_rng(200 + seed))
+    ctx = LesionContext(**{**ctx.__dict__, "gm_act": 20000.0})  # a grey matter the recipe's contrasts are read against
+    act0, t10 = ctx.act.copy(), ctx.t1.copy()
+    lesions = add_lesion_rich(ctx, np.random.default_rng(seed))
+    hot = [x for x in lesions if x["kind"] != "cold"]
+    assert RICH_LESIONS.hot_count[0] - 1 <= len(hot) <= RICH_LESIONS.hot_count[1]  # this toy brain may refuse one
+    assert sum(x["kind"] == "cold" for x in lesions) <= RICH_LESIONS.cold_count[1]
+    assert [x["label"] for x in lesions] == list(range(1, len(lesions) + 1))
+    assert sorted(int(v) for v in np.unique(ctx.lesion) if v) == [x["label"] for x in lesions]
+    for x in hot:
+        region = ctx.lesion == x["label"]
+        assert region.sum() == x["voxels"] > 0
+        if x["kind"] == "ring_enhancing":
+            assert RICH_LESIONS.ring_diameter_mm[0] <= x["diameter_mm"] <= RICH_LESIONS.ring_diameter_mm[1]
+            continue
+        assert RICH_LESIONS.solid_diameter_mm[0] <= x["diameter_mm"] <= RICH_LESIONS.solid_diameter_mm[1]
+        assert RICH_LESIONS.hot_to_gm[0] <= x["to_gm"] <= RICH_LESIONS.hot_to_gm[1]
+        np.testing.assert_allclose(ctx.act[region], x["to_gm"] * 20000.0, rtol=1e-3)
+        assert np.allclose(ctx.t1[region], t10[region]) == (x["kind"] == "pet_only")  # PET-only: no T1 signature
+    assert not np.array_equal(ctx.act, act0)
+
+
+def test_lesion_rich_draws_reach_the_recipes_extremes():
+    drawn = []
+    for seed in range(40):
+        drawn += add_lesion_rich(_context(np.random.default_rng(seed)), np.random.default_rng(seed))
+    solid = [x for x in drawn if x["kind"] in ("hot_nodule", "pet_only")]
+    assert {"hot_nodule", "pet_only", "ring_enhancing"} <= {x["kind"] for x in drawn}
+    assert min(x["diameter_mm"] for x in solid) < 6.0 and max(x["to_gm"] for x in solid) > 3.5  # small and bright ones
+
+
+def test_lesion_rich_cohort_is_the_training_cohort_with_only_its_lesions_changed():
+    plain, rich = cohort("generalist-train").settings, cohort("generalist-train-lesions").settings
+    assert rich["lesions"] == "rich" and plain["lesions"] == "mix"
+    assert {k: v for k, v in rich.items() if k != "lesions"} == {k: v for k, v in plain.items() if k != "lesions"}
 
 
 def test_simulated_dataset_names_every_dose_level_and_describes_its_lesions(tmp_path):

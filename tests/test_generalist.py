@@ -419,3 +419,18 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
     (models / "noise_estimator.json").write_text((models / "noise_estimator.json").read_text() + " ")
     with pytest.raises(InputDataError, match="not the noise estimator record the run was trained with"):
         TrainedDenoiser(coded_run / "checkpoints")
+
+
+@pytest.mark.parametrize("loss", ["l1", "lesion-l1"])
+def test_lesion_rich_profile_trains_the_generalist_on_the_lesion_rich_cohort_into_its_own_folder(loss, tmp_path):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    files = ["configs/train.json", "configs/profiles/generalist.json", "configs/profiles/lesion_rich.json"]
+    parser.read_config([str(REPO_ROOT / f) for f in files])
+    parser.update({"bundle_root": str(tmp_path), "loss_name": loss})
+    assert parser.get_parsed_content("output_dir") == str(tmp_path / "runs" / "generalist" / f"lesion-rich-{loss}")
+    assert parser.get_parsed_content("dataset_dir") == str(tmp_path / "data" / "cohorts" / "generalist_train_lesions")
+    assert "'generalist-train-lesions'" in parser["datalist_file"]  # simulated on a fresh clone, never evaluated here
+    assert parser.get_parsed_content("lesion_weighted") == (loss == "lesion-l1")
+    assert parser.get_parsed_content("tracking#run_name") == f"lesion-rich-{loss}"

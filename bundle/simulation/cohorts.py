@@ -37,6 +37,22 @@ COHORTS: dict[str, Cohort] = {
         "data/cohorts/generalist_train",
         {**_WORLD, "n_subjects": 40, "seed": 1000, "scanner": "randomised", "count_spread": 0.5, **_FAST},
     ),
+    "generalist-train-lesions": Cohort(
+        "generalist-train-lesions",
+        "lesion-rich training cohort: the generalist-train subjects (same seed: same anatomy, scanners and counts) "
+        "with 4-8 hot lesions each (5-20 mm, 1.5-4x grey matter, PET-only foci among them; "
+        "`lesions.RichLesionRecipe`) instead of the mix, for objectives that must keep uptake",
+        "data/cohorts/generalist_train_lesions",
+        {
+            **_WORLD,
+            "lesions": "rich",
+            "n_subjects": 40,
+            "seed": 1000,
+            "scanner": "randomised",
+            "count_spread": 0.5,
+            **_FAST,
+        },
+    ),
     "new-anatomy": Cohort(
         "new-anatomy",
         "test cohort: brains the model has not seen (varied anatomy, other seeds) on the default dataset's scanner",

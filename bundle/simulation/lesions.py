@@ -13,7 +13,16 @@ from scipy import ndimage
 from .presets import Geometry
 from .random_fields import smooth_field
 
-__all__ = ["LESION_KINDS", "LesionContext", "add_lesion_mix", "add_ring_enhancing", "place_lesion"]
+__all__ = [
+    "LESION_KINDS",
+    "RICH_LESIONS",
+    "LesionContext",
+    "RichLesionRecipe",
+    "add_lesion_mix",
+    "add_lesion_rich",
+    "add_ring_enhancing",
+    "place_lesion",
+]
 
 # kind -> diameter range in mm
 LESION_KINDS: dict[str, tuple[float, float]] = {
@@ -23,6 +32,24 @@ LESION_KINDS: dict[str, tuple[float, float]] = {
     "cold": (15.0, 30.0),  # hypometabolic region, no T1 signature
 }
 GAP_MM = 5.0  # lesions of the mix are at least this far apart
+HOT_TO_GM = (1.5, 3.0)  # the mix's hot nodules and PET-only lesions, times grey matter
+COLD_FACTOR = (0.3, 0.6)  # a cold region's uptake, times the local uptake
+
+
+@dataclass(frozen=True)
+class RichLesionRecipe:
+    """The lesion-rich training recipe: many hot lesions, small and faint ones among them, so that a training
+    objective sees enough lesion voxels to learn to keep their uptake (the test cohorts keep the 'mix' recipe)."""
+
+    hot_count: tuple[int, int] = (4, 8)  # hot lesions per subject, inclusive
+    cold_count: tuple[int, int] = (0, 1)
+    hot_kind_weights: tuple[tuple[str, float], ...] = (("hot_nodule", 0.4), ("pet_only", 0.4), ("ring_enhancing", 0.2))
+    solid_diameter_mm: tuple[float, float] = (5.0, 20.0)
+    ring_diameter_mm: tuple[float, float] = (12.0, 30.0)
+    hot_to_gm: tuple[float, float] = (1.5, 4.0)
+
+
+RICH_LESIONS = RichLesionRecipe()
 
 
 @dataclass
@@ -103,18 +130,25 @@ def add_ring_enhancing(
     }
 
 
-def _add_solid(ctx: LesionContext, kind: str, label: int, rng: np.random.Generator) -> dict:
+def _add_solid(
+    ctx: LesionContext,
+    kind: str,
+    label: int,
+    rng: np.random.Generator,
+    diameter_mm: tuple[float, float] | None = None,
+    hot_to_gm: tuple[float, float] = HOT_TO_GM,
+) -> dict:
     """A hot nodule, a PET-only hot lesion or a cold region, labelled `label`."""
-    diameter = rng.uniform(*LESION_KINDS[kind])
+    diameter = rng.uniform(*(diameter_mm or LESION_KINDS[kind]))
     centre, box, rho, in_brain = place_lesion(ctx, diameter, rng, 0.1, keep_apart=True)
     region = (rho < 1.0) & in_brain & (ctx.lesion[box] == 0)
     a = ctx.act[box]
     if kind == "cold":
-        ratio = rng.uniform(0.3, 0.6)  # of the local uptake
+        ratio = rng.uniform(*COLD_FACTOR)
         a[region] *= ratio
         described = {"uptake_factor": round(float(ratio), 3)}
     else:
-        ratio = rng.uniform(1.5, 3.0)  # times grey matter
+        ratio = rng.uniform(*hot_to_gm)
         a[region] = ratio * ctx.gm_act
         described = {"to_gm": round(float(ratio), 3)}
         if kind == "hot_nodule":
@@ -139,4 +173,28 @@ def add_lesion_mix(ctx: LesionContext, rng: np.random.Generator, max_lesions: in
         else:
             described = _add_solid(ctx, kind, label, rng)
         out.append({"label": label, "kind": kind, **described})
+    return out
+
+
+def add_lesion_rich(
+    ctx: LesionContext, rng: np.random.Generator, recipe: RichLesionRecipe = RICH_LESIONS
+) -> list[dict]:
+    """The lesion-rich recipe (`RichLesionRecipe`): hot lesions of the kinds and sizes it names, then its cold regions,
+    at least GAP_MM apart where the brain has room, lesion k labelled k in the lesion map."""
+    hot = int(rng.integers(recipe.hot_count[0], recipe.hot_count[1] + 1))
+    cold = int(rng.integers(recipe.cold_count[0], recipe.cold_count[1] + 1))
+    names = [k for k, _ in recipe.hot_kind_weights]
+    weights = np.asarray([w for _, w in recipe.hot_kind_weights], dtype=float)
+    kinds = list(rng.choice(names, size=hot, p=weights / weights.sum())) + ["cold"] * cold
+    out: list[dict] = []
+    for kind in kinds:
+        label = len(out) + 1
+        if kind == "ring_enhancing":
+            described = add_ring_enhancing(ctx, rng, (label, label), recipe.ring_diameter_mm, keep_apart=True)
+        elif kind == "cold":
+            described = _add_solid(ctx, kind, label, rng)
+        else:
+            described = _add_solid(ctx, kind, label, rng, recipe.solid_diameter_mm, recipe.hot_to_gm)
+        if described["voxels"] > 0:  # a small brain may have no free tissue left; that lesion is not drawn
+            out.append({"label": label, "kind": str(kind), **described})
     return out

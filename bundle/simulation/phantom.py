@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-from .lesions import LesionContext, add_lesion_mix, add_ring_enhancing
+from .lesions import LesionContext, add_lesion_mix, add_lesion_rich, add_ring_enhancing
 from .presets import Geometry
 from .random_fields import smooth_field
 
@@ -201,10 +201,12 @@ def make_subject(
     rng: np.random.Generator,
     tissue: TissueModel | None = None,
     lesion_rng: np.random.Generator | None = None,
+    lesion_recipe: str = "mix",
 ) -> Subject:
     """Build one subject on `geometry` from the MNI152 templates, using only `rng` for randomness; with `lesion_rng`
-    the lesions are the mix of `lesions.add_lesion_mix` drawn from it (one label per lesion), else the legacy
-    glioblastoma-like lesion (label 1 rim, 2 necrotic core)."""
+    the lesions are drawn from it by `lesion_recipe` (one label per lesion): 'mix' (`lesions.add_lesion_mix`) or
+    'rich' (`lesions.add_lesion_rich`); without it the legacy glioblastoma-like lesion (label 1 rim, 2 necrotic
+    core)."""
     tissue = tissue or TissueModel()
     mni = load_mni_templates()
     coords, warp_params = _warp_coordinates(geometry, tissue, rng, mni)
@@ -252,7 +254,7 @@ def make_subject(
     if lesion_rng is None:  # the legacy recipe: glioblastoma-like lesions drawn from the anatomy stream
         lesions = [add_ring_enhancing(context, rng) for _ in range(tissue.n_lesions)]
     else:
-        lesions = add_lesion_mix(context, lesion_rng)
+        lesions = (add_lesion_rich if lesion_recipe == "rich" else add_lesion_mix)(context, lesion_rng)
 
     head = brain | shells["csf"] | shells["skull"] | shells["scalp"]
     mu = np.where(head, tissue.mu_soft_tissue_per_cm, 0.0).astype(np.float32)

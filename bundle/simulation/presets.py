@@ -22,7 +22,7 @@ __all__ = [
     "SimulationConfig",
 ]
 
-LESION_RECIPES = ("gbm", "mix")
+LESION_RECIPES = ("gbm", "mix", "rich")
 COUNT_SAMPLERS = ("legacy", "inverse_cdf")
 ANATOMIES = ("mild", "varied")
 SCANNERS = ("fixed", "randomised")
@@ -105,7 +105,9 @@ class SimulationConfig:
         recon: OSEM settings.
         device: 'auto', 'cpu' or 'cuda'.
         lesions: 'gbm' (the legacy recipe: one glioblastoma-like lesion per subject, drawn with the anatomy) or 'mix'
-            (1-4 lesions per subject of distinct kinds: hot nodule, ring-enhancing, PET-only, cold; own stream).
+            (1-4 lesions per subject of distinct kinds: hot nodule, ring-enhancing, PET-only, cold; own stream) or
+            'rich' (the lesion-rich training recipe, `lesions.RichLesionRecipe`: 4-8 hot lesions of 5-20 mm at
+            1.5-4x grey matter, PET-only foci among them, and 0-1 cold region; own stream).
         count_sampler: 'legacy' (numpy's Poisson sampler: the default dataset's, whose noise depends on the CPU kind
             and thread count) or 'inverse_cdf' (one uniform per bin: the same counts on any CPU and thread count).
         anatomy: 'mild' (the template under small warps: the default dataset) or 'varied' (adds a gyral-scale

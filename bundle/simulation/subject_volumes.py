@@ -77,7 +77,7 @@ def simulate_subject_volumes(
     kept on the subject's own grid with its affine ('native').
     """
     sid = subject_id(index)
-    lesion_rng = np.random.default_rng([config.seed, index, 3]) if config.lesions == "mix" else None
+    lesion_rng = np.random.default_rng([config.seed, index, 3]) if config.lesions in ("mix", "rich") else None
     anatomy_rng = np.random.default_rng([config.seed, index, 0])
     tissue, variation = None, None
     if config.anatomy == "varied":
@@ -89,7 +89,9 @@ def simulate_subject_volumes(
     geometry = base if draw is None else native_geometry(base, draw)
     if draw is not None:
         projector = _native_projector(geometry, config.recon.subsets, projector.device)
-    subject = make_subject(sid, geometry, anatomy_rng, tissue=tissue, lesion_rng=lesion_rng)
+    subject = make_subject(
+        sid, geometry, anatomy_rng, tissue=tissue, lesion_rng=lesion_rng, lesion_recipe=config.lesions
+    )
     subject = crop_to_slab(subject, config) if draw is None else subject
     count_rng = np.random.default_rng([config.seed, index, 1])
     factor = log_uniform_factor(count_rng, config.count_spread)
