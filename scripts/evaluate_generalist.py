@@ -10,6 +10,7 @@ OUT/results.json (every record).
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 import time
@@ -19,8 +20,10 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root, so `bundle` imports from any folder
 
 from bundle.command_line import OneLineArgumentParser
-from bundle.errors import ConfigValueError, cli_errors
+from bundle.errors import ConfigValueError, InputDataError, cli_errors
 from bundle.simulation.presets import DOSE_CHAIN
+
+logger = logging.getLogger("evaluate_generalist")
 
 OUTPUT_VARIANTS = {
     "resampled": {"native_grid_correction": False},  # bundle 0.2.0's output
@@ -61,6 +64,13 @@ def build_parser() -> OneLineArgumentParser:
         help="training cohort the second Gaussian is tuned on ('' for none)",
     )
     p.add_argument("--tuning-subjects", default="12", help="training-cohort subjects the Gaussian is tuned on")
+    p.add_argument(
+        "--detail-tuning-datalist",
+        default="data/cohorts/generalist_train_native/datalist.json",
+        help="native-grid tuning cohort a training run's detail gain is fitted on, as the shipped model's was "
+        "(scripts/fit_detail_gain.py), when a test set is off the 2 mm grid and the run has none recorded; '' keeps "
+        "such a run's sub-grid detail whole",
+    )
     p.add_argument(
         "--baselines",
         nargs="+",
@@ -123,7 +133,6 @@ def _refuse_overlap(name: str, settings: dict, test_sets: dict[str, str]) -> Non
     dataset, or by content: `data.folds.assert_fold_isolation`)."""
     from bundle.data import load_datalist
     from bundle.data.folds import assert_fold_isolation
-    from bundle.errors import InputDataError
 
     datalist = str(settings.get("datalist_file") or "")
     if not datalist or not Path(datalist).is_file():
@@ -138,6 +147,30 @@ def _refuse_overlap(name: str, settings: dict, test_sets: dict[str, str]) -> Non
             assert_fold_isolation(train, [], tests)
         except InputDataError as exc:
             raise InputDataError(f"run '{name}': {exc}; it cannot be tested on {path}") from None
+
+
+def _fit_missing_detail_gains(runs: dict[str, str], datalist: str, drfs: Sequence[float] = DOSE_CHAIN) -> None:
+    """Fit and record the detail gain of each training run (a checkpoints folder) that has none, on `datalist`, as
+    the shipped weights' was: a run evaluated off the 2 mm grid without it would keep all its sub-grid noise."""
+    from bundle.deploy.export import RUN_WEIGHTS, record_run_entry, run_provenance_file
+    from bundle.deploy.study_denoiser import recorded_detail_drf
+    from bundle.generalist.detail_gain import fit_detail_drf
+
+    for name, path in runs.items():
+        if not Path(path).is_dir() or recorded_detail_drf(run_provenance_file(path), Path(path) / RUN_WEIGHTS):
+            continue
+        if not Path(datalist).is_file():
+            raise InputDataError(
+                f"setting detail-tuning-datalist: {datalist} is missing, so run '{name}' cannot have its detail gain "
+                "fitted (python scripts/simulate.py --cohort generalist-train-native, or '' to keep its detail whole)"
+            )
+        fit = fit_detail_drf(path, datalist, drfs)
+        fit["command"] = (
+            f"python scripts/fit_detail_gain.py --weights {path} --datalist {datalist} --record --drf "
+            + " ".join(f"{d:g}" for d in drfs)
+        )
+        record_run_entry(path, "detail_gain", fit)
+        logger.info("run '%s': detail_drf %g fitted on %s and recorded", name, fit["detail_drf"], datalist)
 
 
 @cli_errors
@@ -168,8 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["seconds"],
         )
         settings, runs, weights = results["settings"], results["runs"], results.get("weights_sha256", {})
+        detail_drfs = results.get("detail_drf", {})
     else:
         start = time.perf_counter()
+        off_grid = [
+            d for d in (args.new_scanners_native_datalist, args.second_simulator_datalist) if d and Path(d).is_file()
+        ]
+        if off_grid and args.detail_tuning_datalist:
+            _fit_missing_detail_gains(runs, args.detail_tuning_datalist)
         denoisers = {name: TrainedDenoiser(path) for name, path in runs.items()}
         tuned = tuned_gaussians(args.tuning_datalist, drfs, int(args.tuning_subjects)) if args.tuning_datalist else {}
         gaussians = {f"{d:g}": g.params for d, g in tuned.items()}
@@ -215,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = evaluate_test_sets(test_sets, drfs, calls, baselines, progress=not args.no_progress)
         methods, seconds = list(calls), time.perf_counter() - start
         settings = {n: d.settings for n, d in denoisers.items()}
+        detail_drfs = {n: d.detail_drf for n, d in denoisers.items()}
         weights = {n: file_sha256(d.weights_file) for n, d in denoisers.items()}
     shown = list(records)
     command = args.command or "python scripts/evaluate_generalist.py " + shlex.join(argv or sys.argv[1:])
@@ -234,6 +274,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ".",
         "",
     ]
+    if detail_drfs:
+        header += [
+            "Sub-grid detail kept on a study's own grid (`detail_drf` of the Wiener gain, fitted per network on "
+            "a native-grid tuning cohort; none: kept whole): "
+            + ", ".join(f"{n} {'none' if v is None else f'{v:g}'}" for n, v in detail_drfs.items())
+            + ".",
+            "",
+        ]
     if baseline_params:
         header += [
             "Edge-preserving baselines tuned at each DRF on the first "
@@ -283,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": runs,
         "settings": settings,
         "weights_sha256": weights,
+        "detail_drf": detail_drfs,
         "gaussian": gaussians,
         "baselines": baseline_params,
         "drf_estimator": estimator,

@@ -5,6 +5,11 @@ provenance, where configs/inference.json reads it.
 
     python scripts/simulate.py --cohort generalist-train-native
     python scripts/fit_detail_gain.py --weights models/model.pt --record
+    python scripts/fit_detail_gain.py --weights runs/generalist/lesion-rich-l1/checkpoints --record
+
+A training run's fit goes to `<checkpoints>/best_provenance.json`; inference reads it with
+`--ckpt_path <checkpoints>/best.pt --provenance_file <checkpoints>/best_provenance.json`, and evaluate_generalist.py
+reads it for the run (and fits it first when it is missing).
 """
 
 from __future__ import annotations
@@ -24,11 +29,19 @@ from bundle.simulation.presets import DOSE_CHAIN
 
 def build_parser() -> OneLineArgumentParser:
     p = OneLineArgumentParser(prog="fit_detail_gain.py", description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default="models/model.pt", help="released weights with their provenance beside them")
+    p.add_argument(
+        "--weights",
+        default="models/model.pt",
+        help="released weights with their provenance beside them, or a training run's checkpoints folder (its best.pt)",
+    )
     p.add_argument("--datalist", default="data/cohorts/generalist_train_native/datalist.json")
     p.add_argument("--subjects", default=None, help="use the first N subjects of the datalist (default: all)")
     p.add_argument("--drf", nargs="+", default=[f"{d:g}" for d in DOSE_CHAIN])
-    p.add_argument("--record", action="store_true", help="write the fit into the weights' provenance (detail_gain)")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="write the fit into the weights' provenance (detail_gain; for a run: <checkpoints>/best_provenance.json)",
+    )
     return p
 
 
@@ -44,9 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(json.dumps(fit, indent=1))
     if args.record:
-        from bundle.deploy.export import record_provenance_entry
+        from bundle.deploy.export import record_provenance_entry, record_run_entry
 
-        path = record_provenance_entry(args.weights, "detail_gain", fit)
+        if Path(args.weights).is_dir():
+            path = record_run_entry(args.weights, "detail_gain", fit)
+        else:
+            path = record_provenance_entry(args.weights, "detail_gain", fit)
         print(f"recorded detail_drf {fit['detail_drf']:g} in {path}")
     return 0
 

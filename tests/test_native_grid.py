@@ -3,6 +3,8 @@ shipped inference components (`configs/inference.json`), and evaluation runs tha
 
 from __future__ import annotations
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -91,3 +93,33 @@ def test_native_storage_grid_needs_a_randomised_scanner():
     with pytest.raises(ConfigValueError, match="setting grid"):
         SimulationConfig(preset="tiny", scanner="randomised", grid="somewhere")
     assert "grid" not in SimulationConfig(preset="tiny").data_settings()  # the default keeps every settings hash
+
+
+def test_a_training_runs_detail_gain_is_fitted_recorded_for_its_weights_and_read_by_evaluation(
+    tiny_dataset, tiny_trained, tmp_path
+):
+    """A run evaluated off the 2 mm grid gets its own detail gain, as the shipped weights have theirs; the record is
+    tied to its weights' sha256."""
+    import shutil
+
+    from helpers import load_script
+
+    from bundle.deploy.export import record_run_entry, run_provenance_file
+    from bundle.errors import InputDataError
+
+    run = tmp_path / "checkpoints"
+    shutil.copytree(tiny_trained / "checkpoints", run)
+    assert TrainedDenoiser(run).detail_drf is None  # nothing fitted: sub-grid detail kept whole
+    evaluate = load_script("evaluate_generalist")
+    evaluate._fit_missing_detail_gains({"tiny": str(run)}, str(tiny_dataset / "datalist.json"), (20.0, 200.0))
+    fit = json.loads(run_provenance_file(run).read_text())["detail_gain"]
+    assert set(fit["per_drf"]) == {"20", "200"} and fit["subjects"] == ["sub-001", "sub-002", "sub-003", "sub-004"]
+    assert TrainedDenoiser(run).detail_drf == pytest.approx(fit["detail_drf"])
+    assert TrainedDenoiser(run, overrides={"detail_drf": None}).detail_drf is None
+    with pytest.raises(InputDataError, match="generalist-train-native"):  # a missing tuning cohort, named
+        evaluate._fit_missing_detail_gains({"other": str(tiny_trained / "checkpoints")}, str(tmp_path / "none.json"))
+    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    torch.save({"trained further": True, **state}, run / "best.pt")  # other weights: the fit no longer describes them
+    assert TrainedDenoiser(run).detail_drf is None
+    with pytest.raises(InputDataError, match="other weights"):
+        record_run_entry(run, "detail_gain", fit)

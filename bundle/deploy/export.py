@@ -19,7 +19,9 @@ __all__ = [
     "export_torchscript",
     "load_inference_network",
     "record_provenance_entry",
+    "record_run_entry",
     "relative_max_difference",
+    "run_provenance_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -142,5 +144,36 @@ def record_provenance_entry(weights: str | Path, key: str, value: Any) -> Path:
         raise InputDataError(f"{weights}: not the weights its {PROVENANCE_FILE} describes; nothing recorded")
     provenance = Path(weights).parent / PROVENANCE_FILE
     record = read_json(provenance, "model provenance")
+    record[key] = value
+    return write_json(record, provenance, overwrite=True)
+
+
+RUN_WEIGHTS = "best.pt"  # the weights of a training run's checkpoints folder that inference and evaluation use
+
+
+def run_provenance_file(checkpoints: str | Path) -> Path:
+    """Where a training run's fits for its `RUN_WEIGHTS` are recorded: `<checkpoints>/best_provenance.json`, the file
+    `TrainedDenoiser` and `configs/inference.json` read beside any weights file."""
+    return Path(checkpoints) / f"{Path(RUN_WEIGHTS).stem}_provenance.json"
+
+
+def record_run_entry(checkpoints: str | Path, key: str, value: Any) -> Path:
+    """Add `key: value` to the provenance of a training run's `RUN_WEIGHTS` (created with their sha256 when missing);
+    refused in one line when that file describes other weights (the run was trained further since)."""
+    from ..errors import InputDataError
+    from ..io import file_sha256, write_json
+
+    weights = Path(checkpoints) / RUN_WEIGHTS
+    if not weights.is_file():
+        raise InputDataError(f"{checkpoints}: no {RUN_WEIGHTS}; expected a training run's checkpoints folder")
+    provenance, sha256 = run_provenance_file(checkpoints), file_sha256(weights)
+    record = (
+        read_json(provenance, "run provenance") if provenance.is_file() else {"weights": RUN_WEIGHTS, "sha256": sha256}
+    )
+    if record.get("sha256") != sha256:
+        raise InputDataError(
+            f"{provenance}: records the fits of other weights than {weights} (trained further since?); remove it and fit "
+            "again"
+        )
     record[key] = value
     return write_json(record, provenance, overwrite=True)

@@ -15,7 +15,13 @@ from ..io import read_json
 from ..provenance import recorded_setting
 from .dose_input import settings_drf_range
 from .noise_check import provenance_of
-from .study_denoiser import INFERENCE_CONFIG, MR_GUIDED_VARIANT, inference_components, network_overrides
+from .study_denoiser import (
+    INFERENCE_CONFIG,
+    MR_GUIDED_VARIANT,
+    inference_components,
+    network_overrides,
+    recorded_detail_drf,
+)
 
 __all__ = ["MR_KEYS", "TrainedDenoiser", "ras_array", "run_settings"]
 
@@ -102,6 +108,11 @@ class TrainedDenoiser:
         self.preprocessing, self.denoiser = inference_components(config, files)
         self.settings = settings
         self.weights_file = weights_file
+        self.detail_drf: float | None = (  # how much sub-grid detail a study off the 2 mm grid keeps (None: all)
+            config["detail_drf"]
+            if "detail_drf" in config
+            else recorded_detail_drf(config["provenance_file"], config["ckpt_path"])
+        )
 
     @property
     def reads_drf_from_image(self) -> bool:
