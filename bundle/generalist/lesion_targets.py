@@ -32,7 +32,8 @@ FloorKey = tuple[str, str, float, str]  # (test set, subject, DRF, lesion label)
 
 
 def noise_floor_index(rows: Iterable[Mapping[str, Any]]) -> dict[FloorKey, float]:
-    """{(test set, subject, DRF, label): SD of the lesion's SUVmean in %} from `scripts/lesion_noise_floor.py`'s rows."""
+    """{(test set, subject, DRF, label): SD of the lesion's SUVmean in %}, from the rows of
+    `scripts/lesion_noise_floor.py`."""
     return {
         (r["test_set"], r["subject"], float(r["drf"]), str(r["label"])): float(r["suv_mean_sd_pct"])
         for r in rows
@@ -55,6 +56,18 @@ def _hot(table: Records, drf: float, method: str, key: str, small: bool | None =
 
 def _mean_abs(values: Sequence[float]) -> float:
     return float(np.mean(np.abs(values))) if values else float("nan")
+
+
+def _difference(comparison: Any, digits: int) -> str:
+    """A paired comparison as 'mean (low to high)', or '-' where there is none."""
+    if comparison is None:
+        return "-"
+    c, d = comparison, digits
+    return f"{c.mean_difference:+.{d}f} ({c.ci_low:+.{d}f} to {c.ci_high:+.{d}f})"
+
+
+def _signed_mean(values: Sequence[float]) -> str:
+    return f"{np.mean(values):+.1f}" if values else "-"
 
 
 def _row(target: str, test_set: str, drf: float, measured: str, met: bool | None) -> dict[str, Any]:
@@ -90,6 +103,7 @@ def lesion_target_rows(
     """One row per issue-31 target, test set and dose level for `method`: what was measured and whether it is met."""
     rows: list[dict[str, Any]] = []
     floors = floors or {}
+    getter = mean_abs_lesion_bias()
     for test_set, table in _by_set(records).items():
         drfs = [d for d in table.drfs if d is not None and table.of(d, method)]
         for drf in drfs:
@@ -118,7 +132,6 @@ def lesion_target_rows(
                         )
                     )
                 if test_set == "paper":
-                    getter = mean_abs_lesion_bias()
                     for other in filters:
                         pairs = [(getter(a), getter(b)) for a, b in table.pairs(drf, method, other).values()]
                         pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
@@ -171,9 +184,10 @@ def lesion_target_rows(
 def lesion_summary_rows(
     records: Iterable[dict[str, Any]], methods: Sequence[str], shipped: str
 ) -> list[dict[str, Any]]:
-    """Per test set, DRF and method (the input, the Gaussians, the other baselines, `shipped`, then `methods`): mean PSNR and its paired difference from `shipped` (95 % bootstrap CI), the hot
-    lesions' mean SUVmean / SUVmax / SUVpeak bias, those under 100 voxels apart, and the paired difference of the
-    per-subject mean abs SUVmean bias from `shipped`'s."""
+    """Per test set, DRF and method (the input, the Gaussians, the other baselines, `shipped`, then `methods`): mean
+    PSNR and its paired difference from `shipped` (95 % bootstrap CI), the hot lesions' mean SUVmean / SUVmax /
+    SUVpeak bias, those under 100 voxels apart, and the paired difference of the per-subject mean abs SUVmean bias
+    from `shipped`'s."""
     rows = []
     getter = mean_abs_lesion_bias()
     for test_set, table in _by_set(records).items():
@@ -186,27 +200,19 @@ def lesion_summary_rows(
                 psnr_gap = table.paired(drf, method, shipped, lambda r: r["psnr"]) if method != shipped else None
                 bias_gap = table.paired(drf, method, shipped, getter) if method != shipped else None
 
-                def fmt(c: Any, digits: int) -> str:
-                    if c is None:
-                        return "-"
-                    return f"{c.mean_difference:+.{digits}f} ({c.ci_low:+.{digits}f} to {c.ci_high:+.{digits}f})"
-
-                def mean(values: Sequence[float]) -> str:
-                    return f"{np.mean(values):+.1f}" if values else "-"
-
                 rows.append(
                     {
                         "test set": test_set,
                         "DRF": f"{drf:g}",
                         "method": method,
                         "PSNR": f"{np.mean([r['psnr'] for r in mine.values()]):.2f}",
-                        f"PSNR - {shipped}": fmt(psnr_gap, 2),
+                        f"PSNR - {shipped}": _difference(psnr_gap, 2),
                         "hot SUVmean / max / peak %": " / ".join(
-                            mean(_hot(table, drf, method, k))
+                            _signed_mean(_hot(table, drf, method, k))
                             for k in ("suv_mean_bias_pct", "suv_max_bias_pct", "suv_peak_bias_pct")
                         ),
-                        "small hot SUVmean %": mean(_hot(table, drf, method, "suv_mean_bias_pct", small=True)),
-                        f"abs SUVmean bias - {shipped}": fmt(bias_gap, 1),
+                        "small hot SUVmean %": _signed_mean(_hot(table, drf, method, "suv_mean_bias_pct", small=True)),
+                        f"abs SUVmean bias - {shipped}": _difference(bias_gap, 1),
                     }
                 )
     return rows
