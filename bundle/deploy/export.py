@@ -172,8 +172,8 @@ def record_run_entry(checkpoints: str | Path, key: str, value: Any) -> Path:
     )
     if record.get("sha256") != sha256:
         raise InputDataError(
-            f"{provenance}: records the fits of other weights than {weights} (trained further since?); remove it and fit "
-            "again"
+            f"{provenance}: records the fits of other weights than {weights} (trained further since?); remove it "
+            "and fit again"
         )
     record[key] = value
     return write_json(record, provenance, overwrite=True)
