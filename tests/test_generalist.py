@@ -294,7 +294,7 @@ def test_generalist_profile_trains_dose_conditioned_and_is_evaluated_against_eve
 
 
 def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_estimates_it(
-    tiny_cohorts, tiny_dataset, tmp_path, caplog, capsys
+    tiny_cohorts, tiny_dataset, tmp_path, caplog, capsys, monkeypatch
 ):
     import shutil
 
@@ -408,6 +408,16 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
     assert reads.image_coded and reads.reads_drf_from_image and recorded["image_code_cap"] == "200"
     assert reads.denoiser.dose_input.trained_range == (4.0, 200.0)  # codes up to the cap the run was trained with
     assert reads(volume, None).shape == load_ras_volume(volume).shape
+    from bundle.generalist.detail_gain import fit_detail_drf
+
+    given = []  # the dose codes the detail-gain fit hands the run: none, as users run it
+    real_call = TrainedDenoiser.__call__
+    monkeypatch.setattr(
+        TrainedDenoiser, "__call__", lambda self, *a, **k: given.append(a[1]) or real_call(self, *a, **k)
+    )
+    fit = fit_detail_drf(str(coded_run / "checkpoints"), str(tiny_dataset / "datalist.json"), [20.0], subjects=1)
+    monkeypatch.undo()
+    assert given == [None, None] and fit["dose_code"] == "read from each image"
     args = ["--run", f"conditioned={run / 'checkpoints'}", f"image-coded={coded_run / 'checkpoints'}"]
     args += ["--paper-datalist", str(tiny_dataset / "datalist.json"), "--tuning-datalist", ""]
     args += ["--new-anatomy-datalist", "", "--new-scanners-datalist", "", "--new-scanners-native-datalist", ""]

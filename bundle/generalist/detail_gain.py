@@ -41,7 +41,8 @@ def fit_detail_drf(
         for drf in drfs:
             path = at_dose([item], float(drf))[0]["image"]
             low = load_ras_volume(path)
-            resampled, kept = resampled_all(path, float(drf)), kept_all(path, float(drf))
+            code = None if kept_all.image_coded else float(drf)  # an image-coded run reads its code, as in use
+            resampled, kept = resampled_all(path, code), kept_all(path, code)
             base = masked_psnr(low, references.full, references.mask)
             by_drf[float(drf)].append(np.array(_psnrs(references, resampled, kept, WEIGHT_GRID)) - base)
             gains = [detail_weight(drf, d0) for d0 in DETAIL_DRF_GRID]
@@ -68,4 +69,5 @@ def fit_detail_drf(
         "subjects": [item["subject"] for item in items],
         "per_drf": per_drf,
         "gain_db_vs_input": "mean PSNR in the brain minus the input's, over the subjects",
+        "dose_code": "read from each image" if kept_all.image_coded else "the study's DRF",
     }
