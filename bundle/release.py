@@ -16,6 +16,8 @@ __all__ = ["archive_shipped", "cv_eval_metrics", "ship_fold_checkpoint", "ship_g
 
 METHODS = ("low_dose", "gaussian", "network")
 METRICS = ("nrmse", "psnr", "ssim")
+ESTIMATOR_SUBJECTS = 8  # training subjects the noise-variance DRF fit reads when the report has none (as 0.2.x's)
+RUN_FITS = ("detail_gain",)  # what a training run's best_provenance.json records that a release carries over
 
 
 def cv_eval_metrics(loocv_dir: str | Path) -> dict[str, Any]:
@@ -128,8 +130,9 @@ def ship_generalist(
     """Ship a generalist run's model-selected weights (`checkpoints/best.pt`) as `models/model.pt`, with a provenance
     that names its training cohort, settings, test results (`report_file`: `evaluate_generalist.py`'s results.json,
     which must name the sha256 of these very weights), the noise-level range it was trained on (every dose level)
-    and, for a dose-conditioned model, the DRF estimator; with fresh TorchScript and ONNX exports, all published
-    together (`publish_release`). Nothing is written before everything is read and checked."""
+    and, for a dose-conditioned model, the DRF estimator; with the fits recorded for these weights in the run's
+    `best_provenance.json` (the detail gain) and fresh TorchScript and ONNX exports, all published together
+    (`publish_release`). Nothing is written before everything is read and checked."""
     from .data import at_dose, dose_levels, load_datalist
     from .deploy.noise_check import trained_noise_level
 
@@ -141,6 +144,7 @@ def ship_generalist(
     settings = manifest.get("settings", {})
     source_sha = file_sha256(source)
     name, report = _checked_report(report_file, folder, source_sha)
+    fits = _run_fits(folder, source_sha)
     datalist = settings.get("datalist_file")
     items = load_datalist(datalist)
     levels = dose_levels(items)
@@ -161,14 +165,16 @@ def ship_generalist(
         "test_report": {"file": str(report_file), "command": report.get("command"), "method": name},
         "test_summary": _generalist_summary(report["records"], name),
         "trained_noise_level": noise,
-        "drf_estimator": report.get("drf_estimator") if conditioned else None,
+        "drf_estimator": _drf_estimator(report, datalist, levels) if conditioned else None,
         "command": command,
+        **fits,
     }
     meta = read_json(meta_file, "metadata file")
     meta["eval_metrics"] = {k: v for k, v in record["test_summary"].items() if isinstance(v, (int, float))}
     test_sets = sorted({r["test_set"] for r in report["records"]} - {"paper"})
     meta["eval_protocol"] = (
-        "generalist model: trained on the generalist-train cohort at DRF 2-200, tested on the paper's 9 subjects"
+        f"generalist model: trained on the {Path(datalist).parent.name} cohort at DRF {min(levels):g}-{max(levels):g}, "
+        "tested on the paper's 9 subjects"
         + "".join(f" and the {name} cohort" for name in test_sets)
         + f" ({Path(report_file).parent}/README.md); mean PSNR inside the brain mask"
     )
@@ -184,6 +190,34 @@ def ship_generalist(
     return publish_release(
         models_dir, meta_file, network_state(checkpoint), record, meta, export_overrides, overwrite, keep_previous
     )
+
+
+def _drf_estimator(report: dict[str, Any], datalist: str, levels: list[float]) -> dict[str, Any]:
+    """Bundle 0.2's noise-variance DRF fit for `drf: 'auto'`: the report's (`evaluate_generalist.py --estimated-drf`),
+    else fitted here on the first `ESTIMATOR_SUBJECTS` subjects of the weights' own training cohort at every DRF."""
+    if report.get("drf_estimator"):
+        return report["drf_estimator"]
+    from .generalist.study import fit_cohort_drf_estimator
+
+    fit = fit_cohort_drf_estimator(datalist, levels, ESTIMATOR_SUBJECTS)
+    return {**fit, "cohort": datalist, "subjects": ESTIMATOR_SUBJECTS}
+
+
+def _run_fits(checkpoints: Path, weights_sha256: str) -> dict[str, Any]:
+    """The fits recorded for the run's weights in `<checkpoints>/best_provenance.json` (its `detail_gain`), carried
+    into the release; refused in one line when that file describes other weights."""
+    from .deploy.export import run_provenance_file
+
+    path = run_provenance_file(checkpoints)
+    if not path.is_file():
+        return {}
+    recorded = read_json(path, "run provenance")
+    if recorded.get("sha256") != weights_sha256:
+        raise InputDataError(
+            f"{path}: records the fits of other weights than {checkpoints / 'best.pt'}; remove it and fit again "
+            "(python scripts/fit_detail_gain.py --weights <checkpoints> --record)"
+        )
+    return {key: value for key, value in recorded.items() if key in RUN_FITS}
 
 
 def _checked_report(report_file: str | Path, checkpoints: Path, weights_sha256: str) -> tuple[str, dict[str, Any]]:

@@ -165,10 +165,6 @@ def _fit_missing_detail_gains(runs: dict[str, str], datalist: str, drfs: Sequenc
                 "fitted (python scripts/simulate.py --cohort generalist-train-native, or '' to keep its detail whole)"
             )
         fit = fit_detail_drf(path, datalist, drfs)
-        fit["command"] = (
-            f"python scripts/fit_detail_gain.py --weights {path} --datalist {datalist} --record --drf "
-            + " ".join(f"{d:g}" for d in drfs)
-        )
         record_run_entry(path, "detail_gain", fit)
         logger.info("run '%s': detail_drf %g fitted on %s and recorded", name, fit["detail_drf"], datalist)
 

@@ -15,7 +15,6 @@ reads it for the run (and fits it first when it is missing).
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -52,9 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     subjects = None if args.subjects is None else int(args.subjects)
     fit = fit_detail_drf(args.weights, args.datalist, [float(d) for d in args.drf], subjects)
-    fit["command"] = "python scripts/fit_detail_gain.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
     print(json.dumps(fit, indent=1))
     if args.record:
         from bundle.deploy.export import record_provenance_entry, record_run_entry

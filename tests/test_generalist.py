@@ -14,6 +14,7 @@ import torch
 from helpers import REPO_ROOT, load_script, run_bundle, tiny_overrides, user_error_line
 
 from bundle.data import cohort_split, load_datalist
+from bundle.deploy.export import record_run_entry
 from bundle.errors import ConfigValueError, InputDataError
 from bundle.generalist import TrainedDenoiser
 from bundle.io import file_sha256, load_ras_volume
@@ -320,11 +321,20 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
     models, meta = tmp_path / "models", tmp_path / "metadata.json"
     models.mkdir()
     shutil.copy(REPO_ROOT / "configs" / "metadata.json", meta)
+    gain = {"detail_drf": 70.0, "cohort": "a native-grid tuning cohort"}  # a detail gain fitted for the run
+    record_run_entry(run / "checkpoints", "detail_gain", gain)
     release = load_script("release")
     assert release.main(["--generalist-run", str(run), "--report", str(report / "results.json"),
                          "--models-dir", str(models), "--meta-file", str(meta)]) == 0  # fmt: skip
     provenance = json.loads((models / "model_provenance.json").read_text())
     assert provenance["dose_conditioning"] and provenance["drf_estimator"] and provenance["trained_noise_level"]
+    assert provenance["detail_gain"] == gain  # carried from the run's best_provenance.json
+    without = {k: v for k, v in results.items() if k != "drf_estimator"}  # a report made without --estimated-drf
+    (report / "no_estimator.json").write_text(json.dumps(without))
+    assert release.main(["--generalist-run", str(run), "--report", str(report / "no_estimator.json"),
+                         "--models-dir", str(tmp_path / "models2"), "--meta-file", str(meta), "--no-exports"]) == 0  # fmt: skip
+    fitted = json.loads((tmp_path / "models2" / "model_provenance.json").read_text())["drf_estimator"]
+    assert fitted["cohort"] == str(train / "datalist.json") and fitted["slope"] > 0  # fitted on its training cohort
     volume = tiny_dataset / "sub-002" / "sub-002_pet_drf20.nii.gz"
     released = TrainedDenoiser(models / "model.pt", precision="fp32")
     trained = TrainedDenoiser(run / "checkpoints", precision="fp32")
@@ -418,6 +428,15 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
     fit = fit_detail_drf(str(coded_run / "checkpoints"), str(tiny_dataset / "datalist.json"), [20.0], subjects=1)
     monkeypatch.undo()
     assert given == [None, None] and fit["dose_code"] == "read from each image"
+    import shlex
+
+    again = load_script("fit_detail_gain").build_parser().parse_args(shlex.split(fit["command"])[2:])
+    assert (again.weights, again.subjects, again.drf, again.record) == (
+        str(coded_run / "checkpoints"),
+        "1",
+        ["20"],
+        True,
+    )
     args = ["--run", f"conditioned={run / 'checkpoints'}", f"image-coded={coded_run / 'checkpoints'}"]
     args += ["--paper-datalist", str(tiny_dataset / "datalist.json"), "--tuning-datalist", ""]
     args += ["--new-anatomy-datalist", "", "--new-scanners-datalist", "", "--new-scanners-native-datalist", ""]

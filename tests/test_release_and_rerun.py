@@ -274,6 +274,12 @@ def test_a_refused_release_changes_nothing(released, tmp_path):
         report.write_text(json.dumps(content))
         message = _user_error(lambda: ship_generalist(run, report, models, meta, overwrite=True))
         assert text in message and "--report" in message
+    sha = file_sha256(run / "checkpoints" / "best.pt")
+    report.write_text(json.dumps({**content, "weights_sha256": {"r": sha}}))  # a report of these weights, but
+    stale = {"weights": "best.pt", "sha256": "1" * 64, "detail_gain": {"detail_drf": 50.0}}  # fits of other ones
+    (run / "checkpoints" / "best_provenance.json").write_text(json.dumps(stale))
+    message = _user_error(lambda: ship_generalist(run, report, models, meta, overwrite=True))
+    assert "best_provenance.json: records the fits of other weights" in message
     assert before == {p.name: file_sha256(p) for p in [*models.iterdir(), meta]}
     assert _state(models, meta) == OLD_STATE
 

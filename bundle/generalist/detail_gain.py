@@ -15,7 +15,7 @@ from ..metrics import masked_psnr
 from ..quantification.references import SubjectReferences
 from ..transforms.native_grid import detail_weight
 
-__all__ = ["DETAIL_DRF_GRID", "WEIGHT_GRID", "fit_detail_drf"]
+__all__ = ["DETAIL_DRF_GRID", "WEIGHT_GRID", "fit_command", "fit_detail_drf"]
 
 DETAIL_DRF_GRID = tuple(float(v) for v in np.geomspace(2.0, 2000.0, 61))
 WEIGHT_GRID = tuple(float(w) for w in np.linspace(0.0, 1.0, 21))
@@ -70,4 +70,14 @@ def fit_detail_drf(
         "per_drf": per_drf,
         "gain_db_vs_input": "mean PSNR in the brain minus the input's, over the subjects",
         "dose_code": "read from each image" if kept_all.image_coded else "the study's DRF",
+        "command": fit_command(weights_source, datalist, drfs, subjects),
     }
+
+
+def fit_command(weights_source: str, datalist: str, drfs: Sequence[float], subjects: int | None = None) -> str:
+    """The command line that makes and records this fit again."""
+    import shlex
+
+    command = ["python", "scripts/fit_detail_gain.py", "--weights", str(weights_source), "--datalist", str(datalist)]
+    command += [] if subjects is None else ["--subjects", str(subjects)]
+    return shlex.join([*command, "--record", "--drf", *(f"{float(d):g}" for d in drfs)])

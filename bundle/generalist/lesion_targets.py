@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..quantification.records import SMALL_LESION_VOXELS, Records, finite, lesions_of, mean_abs_lesion_bias, polarity
+from ..quantification.records import Records, finite, labelled_lesions, lesions_of, mean_abs_lesion_bias
 from .study import GAUSSIAN, INPUT, LOO_GAUSSIAN
 
 __all__ = [
@@ -82,12 +82,9 @@ def _small_lesions_against_floor(
     biases, sds = [], []
     for subject, record in table.of(drf, method).items():
         name = subject.split("/")[-1]
-        for label, v in record["lesions"].items():
-            small = float(v.get("voxels", 0)) < SMALL_LESION_VOXELS
-            if polarity(v) != "hot" or not small or not finite(v.get("suv_mean_bias_pct")):
-                continue
-            sd = floors.get((test_set, name, float(drf), str(label)))
-            if sd is not None:
+        for label, v in labelled_lesions(record, "hot", small=True):
+            sd = floors.get((test_set, name, float(drf), label))
+            if sd is not None and finite(v.get("suv_mean_bias_pct")):
                 biases.append(float(v["suv_mean_bias_pct"]))
                 sds.append(sd)
     return biases, sds

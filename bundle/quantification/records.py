@@ -18,6 +18,7 @@ __all__ = [
     "Records",
     "evaluation_record",
     "finite",
+    "labelled_lesions",
     "lesions_of",
     "mean_abs_lesion_bias",
     "polarity",
@@ -74,13 +75,20 @@ def polarity(lesion: Mapping[str, Any]) -> str:
     return "hot" if contrast >= 0 else "cold"
 
 
-def lesions_of(record: Mapping[str, Any], kind: str, small: bool | None = None) -> list[dict[str, Any]]:
-    """A record's lesions of polarity `kind` ('hot' or 'cold'); with `small`, only those under (True) or of at least
-    (False) `SMALL_LESION_VOXELS` voxels."""
-    out = [v for v in record["lesions"].values() if polarity(v) == kind]
+def labelled_lesions(
+    record: Mapping[str, Any], kind: str, small: bool | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """(label, lesion) for a record's lesions of polarity `kind` ('hot' or 'cold'); with `small`, only those under
+    (True) or of at least (False) `SMALL_LESION_VOXELS` voxels."""
+    out = [(str(label), v) for label, v in record["lesions"].items() if polarity(v) == kind]
     if small is not None:
-        out = [v for v in out if (float(v.get("voxels", 0)) < SMALL_LESION_VOXELS) == small]
+        out = [(label, v) for label, v in out if (float(v.get("voxels", 0)) < SMALL_LESION_VOXELS) == small]
     return out
+
+
+def lesions_of(record: Mapping[str, Any], kind: str, small: bool | None = None) -> list[dict[str, Any]]:
+    """A record's lesions of polarity `kind`, as `labelled_lesions` selects them, without their labels."""
+    return [v for _, v in labelled_lesions(record, kind, small)]
 
 
 def finite(value: Any) -> bool:
