@@ -144,7 +144,7 @@ def ship_generalist(
     settings = manifest.get("settings", {})
     source_sha = file_sha256(source)
     name, report = _checked_report(report_file, folder, source_sha)
-    fits = _run_fits(folder, source_sha)
+    fits = _run_fits(folder)
     datalist = settings.get("datalist_file")
     items = load_datalist(datalist)
     levels = dose_levels(items)
@@ -203,21 +203,12 @@ def _drf_estimator(report: dict[str, Any], datalist: str, levels: list[float]) -
     return {**fit, "cohort": datalist, "subjects": ESTIMATOR_SUBJECTS}
 
 
-def _run_fits(checkpoints: Path, weights_sha256: str) -> dict[str, Any]:
+def _run_fits(checkpoints: Path) -> dict[str, Any]:
     """The fits recorded for the run's weights in `<checkpoints>/best_provenance.json` (its `detail_gain`), carried
     into the release; refused in one line when that file describes other weights."""
-    from .deploy.export import run_provenance_file
+    from .deploy.export import run_provenance
 
-    path = run_provenance_file(checkpoints)
-    if not path.is_file():
-        return {}
-    recorded = read_json(path, "run provenance")
-    if recorded.get("sha256") != weights_sha256:
-        raise InputDataError(
-            f"{path}: records the fits of other weights than {checkpoints / 'best.pt'}; remove it and fit again "
-            "(python scripts/fit_detail_gain.py --weights <checkpoints> --record)"
-        )
-    return {key: value for key, value in recorded.items() if key in RUN_FITS}
+    return {key: value for key, value in run_provenance(checkpoints).items() if key in RUN_FITS}
 
 
 def _checked_report(report_file: str | Path, checkpoints: Path, weights_sha256: str) -> tuple[str, dict[str, Any]]:

@@ -199,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings, runs, weights = results["settings"], results["runs"], results.get("weights_sha256", {})
         detail_drfs = results.get("detail_drf", {})
     else:
+        if not args.paper_datalist or not Path(args.paper_datalist).is_file():
+            raise ConfigValueError(
+                f"setting paper-datalist: {args.paper_datalist!r} is not a datalist file; the paper subjects are every "
+                "report's reference set (python scripts/simulate.py --output-dir data/simulated_quick --drf chain)"
+            )
         start = time.perf_counter()
         off_grid = [
             d for d in (args.new_scanners_native_datalist, args.second_simulator_datalist) if d and Path(d).is_file()

@@ -463,3 +463,15 @@ def test_lesion_rich_profile_trains_the_generalist_on_the_lesion_rich_cohort_int
     assert "'generalist-train-lesions'" in parser["datalist_file"]  # simulated on a fresh clone, never evaluated here
     assert parser.get_parsed_content("lesion_weighted") == (loss == "lesion-l1")
     assert parser.get_parsed_content("tracking#run_name") == f"lesion-rich-{loss}"
+
+
+@pytest.mark.parametrize("paper", ["", "missing/datalist.json"])
+def test_evaluation_refuses_a_report_without_the_paper_subjects_before_any_work(paper, tmp_path, capsys):
+    evaluate = load_script("evaluate_generalist")
+    args = ["--run", "shipped=models/model.pt", "--paper-datalist", paper, "--out", str(tmp_path / "report")]
+    with pytest.raises(SystemExit) as info:
+        evaluate.main([*args, "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: ") and "setting paper-datalist:" in err[0] and "reference set" in err[0]
+    assert not (tmp_path / "report" / "results.json").exists()

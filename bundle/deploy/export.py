@@ -21,6 +21,7 @@ __all__ = [
     "record_provenance_entry",
     "record_run_entry",
     "relative_max_difference",
+    "run_provenance",
     "run_provenance_file",
 ]
 
@@ -157,11 +158,11 @@ def run_provenance_file(checkpoints: str | Path) -> Path:
     return Path(checkpoints) / f"{Path(RUN_WEIGHTS).stem}_provenance.json"
 
 
-def record_run_entry(checkpoints: str | Path, key: str, value: Any) -> Path:
-    """Add `key: value` to the provenance of a training run's `RUN_WEIGHTS` (created with their sha256 when missing);
+def run_provenance(checkpoints: str | Path) -> dict[str, Any]:
+    """The provenance of a training run's `RUN_WEIGHTS` (a fresh one naming their sha256 when none is recorded);
     refused in one line when that file describes other weights (the run was trained further since)."""
     from ..errors import InputDataError
-    from ..io import file_sha256, write_json
+    from ..io import file_sha256
 
     weights = Path(checkpoints) / RUN_WEIGHTS
     if not weights.is_file():
@@ -175,5 +176,13 @@ def record_run_entry(checkpoints: str | Path, key: str, value: Any) -> Path:
             f"{provenance}: records the fits of other weights than {weights} (trained further since?); remove it "
             "and fit again"
         )
+    return record
+
+
+def record_run_entry(checkpoints: str | Path, key: str, value: Any) -> Path:
+    """Add `key: value` to the provenance of a training run's `RUN_WEIGHTS` (`run_provenance`)."""
+    from ..io import write_json
+
+    record = run_provenance(checkpoints)
     record[key] = value
-    return write_json(record, provenance, overwrite=True)
+    return write_json(record, run_provenance_file(checkpoints), overwrite=True)
