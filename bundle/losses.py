@@ -1,5 +1,6 @@
-"""Training losses: L1 (the paper's choice), L2, SSIM, MS-SSIM, an uptake-weighted L1 that protects hot regions and a
-lesion-weighted L1 that protects the simulated lesions, selectable by name from the config."""
+"""Training losses: L1 (the paper's choice), L2, SSIM, MS-SSIM, an uptake-weighted L1 that protects hot regions, a
+lesion-weighted L1 that protects the simulated lesions and the uptake-weighted L1 with a lesion SUV-consistency term,
+selectable by name from the config."""
 
 from __future__ import annotations
 
@@ -10,9 +11,19 @@ from monai.metrics.regression import compute_ms_ssim
 
 from .errors import ConfigValueError
 
-__all__ = ["LOSSES", "LesionWeightedL1Loss", "MultiScaleSSIMLoss", "UptakeWeightedL1Loss", "image_loss"]
+__all__ = [
+    "LESION_MAP_LOSSES",
+    "LOSSES",
+    "LesionSUVConsistencyLoss",
+    "LesionWeightedL1Loss",
+    "MultiScaleSSIMLoss",
+    "UptakeWeightedL1Loss",
+    "image_loss",
+]
 
-LOSSES = ("l1", "l2", "ssim", "ms-ssim", "uptake-l1", "lesion-l1")
+LOSSES = ("l1", "l2", "ssim", "ms-ssim", "uptake-l1", "lesion-l1", "uptake-l1-suv")
+# the losses whose label carries one extra channel made from the training subject's lesion map
+LESION_MAP_LOSSES = ("lesion-l1", "uptake-l1-suv")
 # Wang et al. (2003) scale weights; the first three are used for patches too small for five scales
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -84,12 +95,64 @@ class LesionWeightedL1Loss(nn.Module):
         return (weights * error).sum() / (weights.sum() * channels)
 
 
+class LesionSUVConsistencyLoss(nn.Module):
+    """Uptake-weighted L1 plus `suv_weight` x the mean relative error of each lesion's summed uptake.
+
+    The label's last channel holds the lesion ids of the training subject's lesion map (0 outside lesions; appended by
+    `transforms.AppendLossWeightd(weight_key="lesion")`). Each lesion's cross-section in each training slice with at
+    least `min_voxels` voxels is one term |sum(pred) - sum(target)| / sum(target) over its voxels: the slice's
+    SUVmean error of that lesion. The term constrains only the mean, so the network may keep the lesion's
+    noise down, but not by spilling its uptake into the background. The lesion map is never an input of the network.
+    """
+
+    def __init__(self, suv_weight: float = 0.03, uptake_weight: float = 4.0, min_voxels: int = 4) -> None:
+        super().__init__()
+        if not suv_weight >= 0:
+            raise ConfigValueError(f"setting suv_weight: expected >= 0, got {suv_weight!r}")
+        if int(min_voxels) < 1:
+            raise ConfigValueError(f"loss uptake-l1-suv: min_voxels must be >= 1, got {min_voxels!r}")
+        self.suv_weight, self.min_voxels = float(suv_weight), int(min_voxels)
+        self.uptake_l1 = UptakeWeightedL1Loss(weight=uptake_weight)
+
+    def lesion_suv_errors(self, pred: torch.Tensor, target: torch.Tensor, lesion_ids: torch.Tensor) -> torch.Tensor:
+        """|sum(pred) - sum(target)| / sum(target) per (sample, lesion id) cross-section of >= `min_voxels` voxels,
+        averaged over the output channels (one value per cross-section; empty when no lesion is in the batch)."""
+        ids = lesion_ids.round().long().clamp_min(0)
+        count = int(ids.max().item()) + 1 if ids.numel() else 1
+        batch = pred.shape[0]
+        offset = (torch.arange(batch, device=ids.device) * count).view(batch, *([1] * (ids.ndim - 1)))
+        index = (ids + offset).flatten()
+        size = batch * count
+        sums_pred = torch.zeros(size, device=pred.device).index_add(0, index, pred.float().mean(1, True).flatten())
+        sums_target = torch.zeros(size, device=pred.device).index_add(0, index, target.float().mean(1, True).flatten())
+        voxels = torch.zeros(size, device=pred.device).index_add(0, index, torch.ones_like(index, dtype=torch.float32))
+        lesion = (torch.arange(size, device=pred.device) % count != 0) & (voxels >= self.min_voxels)
+        lesion &= sums_target > 0
+        return (sums_pred[lesion] - sums_target[lesion]).abs() / sums_target[lesion]
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        channels = pred.shape[1]
+        if target.shape[1] != channels + 1:
+            raise ConfigValueError(
+                f"loss uptake-l1-suv: the label needs the lesion map as one extra channel (got {target.shape[1]} "
+                f"channels for a {channels}-channel output); the profile does not append it"
+            )
+        image, lesion_ids = target[:, :channels], target[:, channels:]
+        loss = self.uptake_l1(pred, image)
+        errors = self.lesion_suv_errors(pred, image, lesion_ids)
+        return loss + self.suv_weight * errors.mean() if errors.numel() else loss
+
+
 def image_loss(
-    name: str = "l1", data_range: float = 1.0, deep_supervision: bool = False, uptake_weight: float = 4.0
+    name: str = "l1",
+    data_range: float = 1.0,
+    deep_supervision: bool = False,
+    uptake_weight: float = 4.0,
+    suv_weight: float = 0.03,
 ) -> nn.Module:
     """The training loss by name: 'l1', 'l2', 'ssim' (MONAI SSIMLoss), 'ms-ssim', 'uptake-l1'
-    (`UptakeWeightedL1Loss` with `uptake_weight`) or 'lesion-l1' (`LesionWeightedL1Loss`: the label carries the
-    weights).
+    (`UptakeWeightedL1Loss` with `uptake_weight`), 'lesion-l1' (`LesionWeightedL1Loss`: the label carries the
+    weights) or 'uptake-l1-suv' (`LesionSUVConsistencyLoss` with `suv_weight`: the label carries the lesion map).
 
     Images are normalised so that the low-dose 99.5th percentile is 1, hence `data_range` 1.
     `deep_supervision` wraps the loss for networks that return one output per stage (AC-Net).
@@ -107,6 +170,8 @@ def image_loss(
         loss = UptakeWeightedL1Loss(weight=uptake_weight)
     elif key == "lesion-l1":
         loss = LesionWeightedL1Loss()
+    elif key == "uptake-l1-suv":
+        loss = LesionSUVConsistencyLoss(suv_weight=suv_weight, uptake_weight=uptake_weight)
     else:
         raise ConfigValueError(f"setting loss_name: expected one of {list(LOSSES)}, got {name!r}")
     return DeepSupervisionLoss(loss, weight_mode="same") if deep_supervision else loss

@@ -232,6 +232,31 @@ def test_lesion_weighted_l1_counts_lesion_errors_more_and_is_plain_l1_with_unit_
         loss(outside, target)
 
 
+def test_suv_consistency_training_carries_the_lesion_ids_unscaled_on_the_label_and_trains(tiny_cohorts, tmp_path):
+    from monai.bundle import ConfigWorkflow
+
+    from bundle.losses import LesionSUVConsistencyLoss
+
+    train = tiny_cohorts["generalist-train"]
+    overrides = tiny_overrides(train, tmp_path / "run", num_val_subjects=1, val_interval=1, train_drfs=[4, 200])
+    overrides.update({"test_datalists": [], "val_drfs": [200], "loss_name": "uptake-l1-suv", "suv_weight": 0.05})
+    overrides["tracking#tracking_uri"] = default_tracking_uri(tmp_path)
+    files = [str(REPO_ROOT / "configs" / f) for f in ("train.json", "profiles/generalist.json")]
+    wf = ConfigWorkflow(config_file=files, workflow_type=None, logging_file=False, **overrides)
+    wf.initialize()
+    loss = wf.parser.get_parsed_content("loss")
+    assert isinstance(loss, LesionSUVConsistencyLoss) and loss.suv_weight == 0.05
+    item = wf.parser.get_parsed_content("train#dataset")[0]
+    item = item[0] if isinstance(item, list) else item
+    subject = next(s for s in load_datalist(str(train / "datalist.json")) if s["subject"] == item["subject"])
+    lesion_ids = set(np.unique(load_ras_volume(subject["lesion"])).tolist())
+    assert item["label"].shape[0] == 2 and "lesion" not in item
+    assert set(torch.unique(item["label"][1]).tolist()) <= lesion_ids  # ids, not divided by the dose level's scale
+    wf.run()
+    settings = json.loads((tmp_path / "run" / "checkpoints" / "manifest.json").read_text())["settings"]
+    assert settings["loss"] == "uptake-l1-suv" and settings["suv_weight"] == "0.05"
+
+
 def test_cohort_split_refuses_a_test_set_that_is_in_the_training_data(tiny_cohorts):
     datalist = str(tiny_cohorts["generalist-train"] / "datalist.json")
     split = cohort_split(
@@ -450,7 +475,7 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
         TrainedDenoiser(coded_run / "checkpoints")
 
 
-@pytest.mark.parametrize("loss", ["l1", "lesion-l1"])
+@pytest.mark.parametrize("loss", ["l1", "lesion-l1", "uptake-l1-suv"])
 def test_lesion_rich_profile_trains_the_generalist_on_the_lesion_rich_cohort_into_its_own_folder(loss, tmp_path):
     from monai.bundle import ConfigParser
 
@@ -462,6 +487,7 @@ def test_lesion_rich_profile_trains_the_generalist_on_the_lesion_rich_cohort_int
     assert parser.get_parsed_content("dataset_dir") == str(tmp_path / "data" / "cohorts" / "generalist_train_lesions")
     assert "'generalist-train-lesions'" in parser["datalist_file"]  # simulated on a fresh clone, never evaluated here
     assert parser.get_parsed_content("lesion_weighted") == (loss == "lesion-l1")
+    assert parser.get_parsed_content("lesion_map_in_label") == (loss != "l1")
     assert parser.get_parsed_content("tracking#run_name") == f"lesion-rich-{loss}"
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bundle.errors import ConfigValueError
-from bundle.losses import LOSSES, image_loss
+from bundle.losses import LESION_MAP_LOSSES, LOSSES, LesionSUVConsistencyLoss, UptakeWeightedL1Loss, image_loss
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -15,7 +15,8 @@ def test_each_loss_is_zero_at_identity_and_positive_otherwise(name):
     y = torch.rand(2, 1, 64, 64, generator=gen)
     x = (y + 0.2 * torch.rand(2, 1, 64, 64, generator=gen)).requires_grad_()
     loss = image_loss(name)
-    label = torch.cat([y, torch.ones_like(y)], 1) if name == "lesion-l1" else y  # lesion-l1: weights ride on the label
+    # lesion-l1's weights and uptake-l1-suv's lesion ids ride on the label
+    label = torch.cat([y, torch.ones_like(y)], 1) if name in LESION_MAP_LOSSES else y
     assert float(loss(y, label)) == pytest.approx(0.0, abs=1e-5)
     value = loss(x, label)
     value.backward()
@@ -25,3 +26,43 @@ def test_each_loss_is_zero_at_identity_and_positive_otherwise(name):
 def test_unknown_loss_is_refused():
     with pytest.raises(ConfigValueError, match="loss_name"):
         image_loss("huber")
+
+
+def test_suv_consistency_term_is_each_lesion_cross_sections_relative_sum_error():
+    target = torch.full((2, 1, 8, 8), 0.5)
+    ids = torch.zeros_like(target)
+    ids[0, :, :2, :2] = 1  # lesion 1 in sample 0 (4 voxels)
+    ids[1, :, :3, :3] = 1  # the same id in sample 1 is another cross-section (9 voxels)
+    ids[1, :, 6, 6] = 2  # 1 voxel: under min_voxels, ignored
+    target[0, :, :2, :2] = 2.0
+    pred = target.clone()
+    pred[0, :, 0, 0] = 1.0  # lesion 1 of sample 0: sum 7 against 8, error 1/8
+    pred[1, :, 6, 6] = 3.0  # outside every counted cross-section
+    loss = LesionSUVConsistencyLoss(suv_weight=0.5, uptake_weight=4.0, min_voxels=4)
+    errors = loss.lesion_suv_errors(pred, target, ids)
+    torch.testing.assert_close(errors.sort().values, torch.tensor([0.0, 1.0 / 8.0]))
+    label = torch.cat([target, ids], 1)
+    expected = UptakeWeightedL1Loss(weight=4.0)(pred, target) + 0.5 * (1.0 / 8.0) / 2
+    torch.testing.assert_close(loss(pred, label), expected)
+
+
+def test_suv_consistency_term_penalises_lost_lesion_uptake_not_its_noise():
+    gen = torch.Generator().manual_seed(1)
+    target = torch.full((1, 1, 16, 16), 0.5)
+    target[..., 4:10, 4:10] = 2.0
+    ids = torch.zeros_like(target)
+    ids[..., 4:10, 4:10] = 3
+    label = torch.cat([target, ids], 1)
+    suv = LesionSUVConsistencyLoss(suv_weight=1.0)
+    noise = torch.randn(1, 1, 6, 6, generator=gen) * 0.2
+    noisy, smoothed = target.clone(), target.clone()
+    noisy[..., 4:10, 4:10] += noise - noise.mean()  # the lesion's mean kept
+    smoothed[..., 4:10, 4:10] -= noise.abs().mean()  # the same L1 error, all of it lost uptake
+    assert float(suv.lesion_suv_errors(noisy, target, ids).max()) < 1e-6
+    assert float(suv(smoothed, label)) > float(suv(noisy, label))
+    no_lesion = torch.cat([target, torch.zeros_like(target)], 1)
+    torch.testing.assert_close(suv(smoothed, no_lesion), UptakeWeightedL1Loss()(smoothed, target))
+    with pytest.raises(ConfigValueError, match="uptake-l1-suv"):
+        suv(smoothed, target)
+    with pytest.raises(ConfigValueError, match="suv_weight"):
+        image_loss("uptake-l1-suv", suv_weight=-1.0)

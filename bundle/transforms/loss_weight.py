@@ -2,9 +2,10 @@
 
 - `LesionLossWeightd` (deterministic, cached): weight 1 + `weight` on every lesion voxel and on the `margin_mm`
   band around it (where a denoiser spills a lesion's uptake into its surroundings), 1 elsewhere, as `loss_weight`.
-- `AppendLossWeightd`: the weight map appended to the label as a second channel and dropped from the item, after the
-  dose level is drawn (so the label's scaling does not touch it) and before slices are sampled (so each slice keeps
-  its own weights through the flips and transposes).
+- `AppendLossWeightd`: the weight map (or, for `losses.LesionSUVConsistencyLoss`, the lesion map's ids themselves:
+  `weight_key="lesion"`) appended to the label as a second channel and dropped from the item, after the dose level is
+  drawn (so the label's scaling does not touch it) and before slices are sampled (so each slice keeps its own weights
+  through the flips and transposes).
 
 The lesion map is used only by the training loss, never as an input of the network.
 """
@@ -64,7 +65,7 @@ class LesionLossWeightd(MapTransform):
 
 
 class AppendLossWeightd(MapTransform):
-    """`label` := cat(label, loss_weight) along channels; `loss_weight` is removed from the item."""
+    """`label` := cat(label, item[weight_key]) along channels; `weight_key` is removed from the item."""
 
     def __init__(self, label_key: str = "label", weight_key: str = "loss_weight") -> None:
         super().__init__([label_key, weight_key])
