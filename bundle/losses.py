@@ -79,20 +79,28 @@ class UptakeWeightedL1Loss(nn.Module):
         return (weights * (pred.float() - target.float()).abs()).sum() / weights.sum()
 
 
+def _split_label_channel(
+    pred: torch.Tensor, target: torch.Tensor, loss_name: str, what: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(full-dose target, extra channel) of a label that carries `what` as one channel after the target's; a label
+    without it is refused in one line naming the loss."""
+    channels = pred.shape[1]
+    if target.shape[1] != channels + 1:
+        raise ConfigValueError(
+            f"loss {loss_name}: the label needs {what} as one extra channel (got {target.shape[1]} channels for a "
+            f"{channels}-channel output); the profile does not append it"
+        )
+    return target[:, :channels], target[:, channels:]
+
+
 class LesionWeightedL1Loss(nn.Module):
     """L1 weighted per voxel by the label's second channel (`transforms.LesionLossWeightd`: 1 + weight on and around
     each lesion, 1 elsewhere), normalised by the weights' sum; the first channel is the full-dose target."""
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if target.shape[1] != pred.shape[1] + 1:
-            raise ConfigValueError(
-                f"loss lesion-l1: the label needs the loss weights as one extra channel (got {target.shape[1]} "
-                f"channels for a {pred.shape[1]}-channel output); the profile's lesion weighting is not enabled"
-            )
-        channels = pred.shape[1]
-        weights = target[:, channels:].float()
-        error = (pred.float() - target[:, :channels].float()).abs()
-        return (weights * error).sum() / (weights.sum() * channels)
+        image, weights = _split_label_channel(pred, target, "lesion-l1", "the loss weights")
+        error = (pred.float() - image.float()).abs()
+        return (weights.float() * error).sum() / (weights.float().sum() * pred.shape[1])
 
 
 class LesionSUVConsistencyLoss(nn.Module):
@@ -131,13 +139,7 @@ class LesionSUVConsistencyLoss(nn.Module):
         return (sums_pred[lesion] - sums_target[lesion]).abs() / sums_target[lesion]
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        channels = pred.shape[1]
-        if target.shape[1] != channels + 1:
-            raise ConfigValueError(
-                f"loss uptake-l1-suv: the label needs the lesion map as one extra channel (got {target.shape[1]} "
-                f"channels for a {channels}-channel output); the profile does not append it"
-            )
-        image, lesion_ids = target[:, :channels], target[:, channels:]
+        image, lesion_ids = _split_label_channel(pred, target, "uptake-l1-suv", "the lesion map")
         loss = self.uptake_l1(pred, image)
         errors = self.lesion_suv_errors(pred, image, lesion_ids)
         return loss + self.suv_weight * errors.mean() if errors.numel() else loss
