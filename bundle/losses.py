@@ -1,6 +1,7 @@
 """Training losses: L1 (the paper's choice), L2, SSIM, MS-SSIM, an uptake-weighted L1 that protects hot regions, a
 lesion-weighted L1 that protects the simulated lesions and the uptake-weighted L1 with a lesion SUV-consistency term,
-selectable by name from the config."""
+selectable by name from the config; any of them can be noise-balanced (each sample's loss in units of its input's
+own error)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ __all__ = [
     "LesionSUVConsistencyLoss",
     "LesionWeightedL1Loss",
     "MultiScaleSSIMLoss",
+    "NoiseBalancedLoss",
     "UptakeWeightedL1Loss",
     "image_loss",
 ]
@@ -145,19 +147,45 @@ class LesionSUVConsistencyLoss(nn.Module):
         return loss + self.suv_weight * errors.mean() if errors.numel() else loss
 
 
+class NoiseBalancedLoss(nn.Module):
+    """`inner` per sample, times that sample's balance weight, averaged over the batch.
+
+    The label's last channel is the weight, constant per sample (`transforms.AppendNoiseBalanceWeightd`: 1 / the
+    input's own mean absolute error in the brain), so each sample's loss is in units of what its input leaves and a
+    dose-blind network trained over DRF 2-200 cannot neglect the low doses, whose absolute errors are 10x smaller.
+    The other channels go to `inner` unchanged.
+    """
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.shape[1] < pred.shape[1] + 1:
+            raise ConfigValueError(
+                f"noise-balanced loss: the label needs its balance weight as its last channel (got {target.shape[1]} "
+                f"channels for a {pred.shape[1]}-channel output); the profile does not append it"
+            )
+        rest, weights = target[:, :-1], target[:, -1:].float().flatten(1).mean(1)
+        losses = [self.inner(pred[i : i + 1], rest[i : i + 1]) for i in range(pred.shape[0])]
+        return (torch.stack(losses) * weights).mean()
+
+
 def image_loss(
     name: str = "l1",
     data_range: float = 1.0,
     deep_supervision: bool = False,
     uptake_weight: float = 4.0,
     suv_weight: float = 0.03,
+    noise_balanced: bool = False,
 ) -> nn.Module:
     """The training loss by name: 'l1', 'l2', 'ssim' (MONAI SSIMLoss), 'ms-ssim', 'uptake-l1'
     (`UptakeWeightedL1Loss` with `uptake_weight`), 'lesion-l1' (`LesionWeightedL1Loss`: the label carries the
     weights) or 'uptake-l1-suv' (`LesionSUVConsistencyLoss` with `suv_weight`: the label carries the lesion map).
 
     Images are normalised so that the low-dose 99.5th percentile is 1, hence `data_range` 1.
-    `deep_supervision` wraps the loss for networks that return one output per stage (AC-Net).
+    `deep_supervision` wraps the loss for networks that return one output per stage (AC-Net); `noise_balanced`
+    wraps it in `NoiseBalancedLoss` (the label then carries the balance weight as its last channel).
     """
     key = str(name).lower()
     if key == "l1":
@@ -176,4 +204,8 @@ def image_loss(
         loss = LesionSUVConsistencyLoss(suv_weight=suv_weight, uptake_weight=uptake_weight)
     else:
         raise ConfigValueError(f"setting loss_name: expected one of {list(LOSSES)}, got {name!r}")
+    if noise_balanced:
+        if deep_supervision:
+            raise ConfigValueError("setting noise_balanced: not available with deep supervision (AC-Net)")
+        loss = NoiseBalancedLoss(loss)
     return DeepSupervisionLoss(loss, weight_mode="same") if deep_supervision else loss

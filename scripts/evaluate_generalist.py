@@ -149,6 +149,14 @@ def _refuse_overlap(name: str, settings: dict, test_sets: dict[str, str]) -> Non
             raise InputDataError(f"run '{name}': {exc}; it cannot be tested on {path}") from None
 
 
+def _is_dose_blind(checkpoints: str) -> bool:
+    """Whether a training run's network takes no dose code (it is then given no DRF, so its gain w is 1)."""
+    from bundle.deploy.trained_denoiser import run_settings
+    from bundle.provenance import recorded_setting
+
+    return not recorded_setting(run_settings(checkpoints)[0], "dose_conditioning", False)
+
+
 def _fit_missing_detail_gains(runs: dict[str, str], datalist: str, drfs: Sequence[float] = DOSE_CHAIN) -> None:
     """Fit and record the detail gain of each training run (a checkpoints folder) that has none, on `datalist`, as
     the shipped weights' was: a run evaluated off the 2 mm grid without it would keep all its sub-grid noise."""
@@ -158,6 +166,9 @@ def _fit_missing_detail_gains(runs: dict[str, str], datalist: str, drfs: Sequenc
 
     for name, path in runs.items():
         if not Path(path).is_dir() or recorded_detail_drf(run_provenance_file(path), Path(path) / RUN_WEIGHTS):
+            continue
+        if _is_dose_blind(path):
+            logger.info("run '%s' is dose-blind: it is given no DRF, so it keeps all its sub-grid detail (w = 1)", name)
             continue
         if not Path(datalist).is_file():
             raise InputDataError(

@@ -257,6 +257,40 @@ def test_suv_consistency_training_carries_the_lesion_ids_unscaled_on_the_label_a
     assert settings["loss"] == "uptake-l1-suv" and settings["suv_weight"] == "0.05"
 
 
+def test_noise_balanced_dose_blind_training_appends_the_balance_weight_last_and_trains(tiny_cohorts, tmp_path):
+    from monai.bundle import ConfigWorkflow
+
+    from bundle.losses import LesionSUVConsistencyLoss, NoiseBalancedLoss
+
+    train = tiny_cohorts["generalist-train"]
+    overrides = tiny_overrides(train, tmp_path / "run", num_val_subjects=1, val_interval=1, train_drfs=[4, 200])
+    overrides.update({"test_datalists": [], "val_drfs": [200], "loss_name": "uptake-l1-suv"})
+    overrides.update({"dose_conditioning": False, "noise_balanced": True})
+    overrides["tracking#tracking_uri"] = default_tracking_uri(tmp_path)
+    files = [str(REPO_ROOT / "configs" / f) for f in ("train.json", "profiles/generalist.json")]
+    wf = ConfigWorkflow(config_file=files, workflow_type=None, logging_file=False, **overrides)
+    wf.initialize()
+    loss = wf.parser.get_parsed_content("loss")
+    assert isinstance(loss, NoiseBalancedLoss) and isinstance(loss.inner, LesionSUVConsistencyLoss)
+    assert wf.parser.get_parsed_content("tracking#run_name") == "dose-blind-uptake-l1-suv-balanced"
+    pipeline = wf.parser.get_parsed_content("train#preprocessing").transforms
+    names = [type(t).__name__ for t in pipeline]
+    assert names.index("AppendLossWeightd") < names.index("AppendNoiseBalanceWeightd") < names.index("RandAxialSlicesd")
+    assert "DoseCoded" not in names  # dose-blind: no code channel
+    cut = names.index("AppendNoiseBalanceWeightd") + 1  # before the image is stacked into 2.5D channels
+    volumes = wf.parser.get_parsed_content("train#dataset").data  # the datalist items, before any transform
+    item = volumes[0]
+    for t in pipeline[:cut]:
+        item = t(item)
+    label, image, brain = item["label"], item["image"][0], item["mask"][0] > 0.5
+    assert label.shape[0] == 3  # full dose, lesion ids, balance weight
+    expected = 1.0 / float((image - label[0]).abs()[brain].mean())
+    assert torch.unique(label[2]).tolist() == pytest.approx([expected], rel=1e-5)
+    wf.run()
+    settings = json.loads((tmp_path / "run" / "checkpoints" / "manifest.json").read_text())["settings"]
+    assert settings["noise_balanced"] == "True" and settings["dose_conditioning"] == "False"
+
+
 def test_cohort_split_refuses_a_test_set_that_is_in_the_training_data(tiny_cohorts):
     datalist = str(tiny_cohorts["generalist-train"] / "datalist.json")
     split = cohort_split(

@@ -66,3 +66,58 @@ def test_suv_consistency_term_penalises_lost_lesion_uptake_not_its_noise():
         suv(smoothed, target)
     with pytest.raises(ConfigValueError, match="suv_weight"):
         image_loss("uptake-l1-suv", suv_weight=-1.0)
+
+
+def test_noise_balanced_loss_reads_the_identity_as_one_at_every_noise_level():
+    from bundle.losses import NoiseBalancedLoss
+    from bundle.transforms import AppendNoiseBalanceWeightd
+
+    gen = torch.Generator().manual_seed(1)
+    full = torch.rand(1, 16, 16, 6, generator=gen) + 0.5
+    mask = torch.ones_like(full)
+    slices, labels = [], []
+    for sigma in (0.01, 0.3):  # a DRF-2-like and a DRF-200-like draw: absolute errors 30x apart
+        low = full + sigma * torch.randn(full.shape, generator=gen)
+        item = AppendNoiseBalanceWeightd()({"subject": "s", "image": low, "label": full.clone(), "mask": mask})
+        assert item["label"].shape == (2, 16, 16, 6)
+        # the weight is 1 / the input's mean absolute error in the brain, computed independently here
+        assert float(item["label"][1].unique()) == pytest.approx(1.0 / float((low - full).abs().mean()), rel=1e-5)
+        slices.append(low[..., 3].unsqueeze(0))
+        labels.append(item["label"][..., 3].unsqueeze(0))
+    pred, label = torch.cat(slices), torch.cat(labels)
+    loss = image_loss("l1", noise_balanced=True)
+    assert isinstance(loss, NoiseBalancedLoss)
+    # returning the input costs one input error per sample, whatever its noise level (the slice's mean |error| is
+    # not the volume's, so approximately)
+    per_sample = [float(loss(pred[i : i + 1], label[i : i + 1])) for i in range(2)]
+    assert per_sample == pytest.approx([1.0, 1.0], rel=0.15)
+    # the batch loss is the mean of w_i x the inner loss of each sample
+    weights = label[:, 1].flatten(1).mean(1)
+    expected = sum(float(weights[i]) * float(torch.nn.L1Loss()(pred[i], label[i, :1])) for i in range(2)) / 2
+    assert float(loss(pred, label)) == pytest.approx(expected, rel=1e-5)
+    # unbalanced, the DRF-200-like draw would dominate
+    plain = [float(torch.nn.L1Loss()(pred[i], label[i, :1])) for i in range(2)]
+    assert plain[1] > 10 * plain[0]
+
+
+def test_noise_balanced_loss_passes_the_other_channels_to_its_inner_loss_and_refuses_bad_labels():
+    from bundle.losses import LesionWeightedL1Loss
+    from bundle.transforms import AppendNoiseBalanceWeightd
+
+    target = torch.full((1, 1, 8, 8), 0.5)
+    weights = torch.ones_like(target)
+    weights[..., :2, :2] = 6.0
+    pred = target.clone()
+    pred[..., 0, 0] += 0.1
+    label = torch.cat([target, weights, torch.full_like(target, 2.0)], 1)
+    balanced = image_loss("lesion-l1", noise_balanced=True)
+    assert float(balanced(pred, label)) == pytest.approx(2.0 * float(LesionWeightedL1Loss()(pred, label[:, :2])))
+    with pytest.raises(ConfigValueError, match="noise-balanced"):
+        image_loss("l1", noise_balanced=True)(pred, target)
+    with pytest.raises(ConfigValueError, match="noise_balanced"):
+        image_loss("l1", deep_supervision=True, noise_balanced=True)
+    volume = torch.rand(1, 4, 4, 4)
+    with pytest.raises(Exception, match="mask"):
+        AppendNoiseBalanceWeightd()({"subject": "s", "image": volume, "label": volume})
+    with pytest.raises(Exception, match="empty"):
+        AppendNoiseBalanceWeightd()({"subject": "s", "image": volume, "label": volume, "mask": volume * 0})

@@ -96,10 +96,10 @@ def test_native_storage_grid_needs_a_randomised_scanner():
 
 
 def test_a_training_runs_detail_gain_is_fitted_recorded_for_its_weights_and_read_by_evaluation(
-    tiny_dataset, tiny_trained, tmp_path
+    tiny_dataset, tiny_trained, tmp_path, monkeypatch
 ):
     """A run evaluated off the 2 mm grid gets its own detail gain, as the shipped weights have theirs; the record is
-    tied to its weights' sha256."""
+    tied to its weights' sha256. A dose-blind run, given no DRF, keeps all its detail and gets none."""
     import shutil
 
     from helpers import load_script
@@ -111,6 +111,9 @@ def test_a_training_runs_detail_gain_is_fitted_recorded_for_its_weights_and_read
     shutil.copytree(tiny_trained / "checkpoints", run)
     assert TrainedDenoiser(run).detail_drf is None  # nothing fitted: sub-grid detail kept whole
     evaluate = load_script("evaluate_generalist")
+    evaluate._fit_missing_detail_gains({"tiny": str(run)}, str(tmp_path / "none.json"), (20.0, 200.0))
+    assert not run_provenance_file(run).is_file()  # dose-blind: skipped, no tuning cohort read
+    monkeypatch.setattr(evaluate, "_is_dose_blind", lambda path: False)  # the fit's plumbing, as for a coded run
     evaluate._fit_missing_detail_gains({"tiny": str(run)}, str(tiny_dataset / "datalist.json"), (20.0, 200.0))
     fit = json.loads(run_provenance_file(run).read_text())["detail_gain"]
     assert set(fit["per_drf"]) == {"20", "200"} and fit["subjects"] == ["sub-001", "sub-002", "sub-003", "sub-004"]

@@ -1,10 +1,10 @@
 """Transforms: input checks, invertible intensity scaling, 2.5D stacking, slice sampling, augmentation,
-lesion loss weights."""
+lesion and noise-balance loss weights."""
 
 from .dose import DoseCoded, DoseLevelScalesd, RandDoseLeveld, dose_code
 from .intensity import PercentileScaled, percentile_scale
 from .loading import LoadPETd
-from .loss_weight import AppendLossWeightd, LesionLossWeightd, lesion_loss_weight
+from .loss_weight import AppendLossWeightd, AppendNoiseBalanceWeightd, LesionLossWeightd, lesion_loss_weight
 from .mr_inputs import MRAlignmentCheckd, RequireMRd
 from .native_grid import AddToNatived, NetworkCorrectiond
 from .stacking import AxialSliceStackd, RandAxialSlicesd, RandTransposed, stack_adjacent_slices
@@ -14,6 +14,7 @@ __all__ = [
     "AddToNatived",
     "NetworkCorrectiond",
     "AppendLossWeightd",
+    "AppendNoiseBalanceWeightd",
     "AxialSliceStackd",
     "CheckPETVolumesd",
     "DoseCoded",

@@ -6,6 +6,9 @@
   `weight_key="lesion"`) appended to the label as a second channel and dropped from the item, after the dose level is
   drawn (so the label's scaling does not touch it) and before slices are sampled (so each slice keeps its own weights
   through the flips and transposes).
+- `AppendNoiseBalanceWeightd`: after the dose level is drawn, a constant last label channel 1 / (the input's own mean
+  absolute error in the brain), for `losses.NoiseBalancedLoss`: each draw's loss in units of what the input leaves,
+  so that a DRF-2 draw counts as much as a DRF-200 one.
 
 The lesion map is used only by the training loss, never as an input of the network.
 """
@@ -22,7 +25,7 @@ from scipy.ndimage import distance_transform_edt
 
 from ..errors import ConfigValueError, InputDataError
 
-__all__ = ["AppendLossWeightd", "LesionLossWeightd", "lesion_loss_weight"]
+__all__ = ["AppendLossWeightd", "AppendNoiseBalanceWeightd", "LesionLossWeightd", "lesion_loss_weight"]
 
 
 def lesion_loss_weight(
@@ -81,4 +84,39 @@ class AppendLossWeightd(MapTransform):
                 f"label's {tuple(label.shape[1:])}"
             )
         d[self.label_key] = torch.cat([torch.as_tensor(label), weights.to(torch.as_tensor(label).dtype)], dim=0)
+        return d
+
+
+class AppendNoiseBalanceWeightd(MapTransform):
+    """`label` := cat(label, a constant channel 1 / e), e = mean |image - label[:1]| over the brain `mask` of the
+    drawn dose level (both already divided by its percentile scale): the input's own L1 error, so a loss multiplied
+    by it reads as the fraction of the input's error left. Apply it after `RandDoseLeveld` and after any other
+    channel is appended (it must be the label's last)."""
+
+    def __init__(
+        self, image_key: str = "image", label_key: str = "label", mask_key: str = "mask", floor: float = 1e-4
+    ) -> None:
+        super().__init__([image_key, label_key])
+        if not floor > 0:
+            raise ConfigValueError(f"setting noise_balance_floor: expected > 0, got {floor!r}")
+        self.image_key, self.label_key, self.mask_key, self.floor = image_key, label_key, mask_key, float(floor)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        subject = d.get("subject", "?")
+        if self.mask_key not in d:
+            raise InputDataError(f"subject {subject}: the noise-balanced loss needs a '{self.mask_key}' brain mask")
+        label = torch.as_tensor(d[self.label_key])
+        image = torch.as_tensor(d[self.image_key])[:1].float()
+        brain = torch.as_tensor(d[self.mask_key])[:1] > 0.5
+        if tuple(brain.shape) != tuple(image.shape) or tuple(label.shape[1:]) != tuple(image.shape[1:]):
+            raise InputDataError(
+                f"subject {subject}: image {tuple(image.shape[1:])}, label {tuple(label.shape[1:])} and mask "
+                f"{tuple(brain.shape[1:])} differ in shape"
+            )
+        if not bool(brain.any()):
+            raise InputDataError(f"subject {subject}: the brain mask '{self.mask_key}' is empty")
+        error = float((image - label[:1].float()).abs()[brain].mean())
+        balance = torch.full_like(label[:1], 1.0 / max(error, self.floor))
+        d[self.label_key] = torch.cat([label, balance], dim=0)
         return d
