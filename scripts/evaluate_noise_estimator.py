@@ -18,14 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root,
 
 from bundle.command_line import OneLineArgumentParser, named_paths
 from bundle.errors import cli_errors
-
-TEST_SETS = [
-    "paper=data/simulated_quick/datalist.json",
-    "new-anatomy=data/cohorts/new_anatomy/datalist.json",
-    "new-scanners=data/cohorts/new_scanners/datalist.json",
-    "new-scanners-native=data/cohorts/new_scanners_native/datalist.json",
-    "second-simulator=data/cohorts/second_simulator/datalist.json",
-]
+from bundle.noise_estimation.evaluation import TEST_SETS
 
 
 def build_parser() -> OneLineArgumentParser:

@@ -22,7 +22,23 @@ from ..metrics.relative_noise import relative_noise_log2
 from ..tables import format_table
 from .estimator import NoiseEstimator, equivalent_drf
 
-__all__ = ["estimator_markdown", "estimator_records", "estimator_rows", "on_network_grid", "plot_estimator"]
+__all__ = [
+    "TEST_SETS",
+    "estimator_markdown",
+    "estimator_records",
+    "estimator_rows",
+    "on_network_grid",
+    "plot_estimator",
+]
+
+# the cohorts a noise reading is measured on (NAME=DATALIST; the scripts skip one not simulated)
+TEST_SETS = [
+    "paper=data/simulated_quick/datalist.json",
+    "new-anatomy=data/cohorts/new_anatomy/datalist.json",
+    "new-scanners=data/cohorts/new_scanners/datalist.json",
+    "new-scanners-native=data/cohorts/new_scanners_native/datalist.json",
+    "second-simulator=data/cohorts/second_simulator/datalist.json",
+]
 
 
 INFERENCE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "inference.json"
