@@ -1,0 +1,59 @@
+"""The best gain of a study's sub-2 mm detail and its image reading, on volumes whose answer is known."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from helpers import load_script
+
+from bundle.generalist.detail_band import band_gains, fit_reading_line, grid_band
+
+
+def test_the_best_gain_is_one_without_extra_noise_and_about_half_when_noise_doubles_the_band():
+    rng = np.random.default_rng(0)
+    shape = (24, 24, 12)
+    low = np.full(shape, 10.0)
+    brain = np.ones(shape, dtype=bool)
+    band_full = rng.normal(0, 1, shape)
+    assert band_gains(low, band_full, band_full, brain)["oracle"] == pytest.approx(1.0)
+    noisy = band_full + rng.normal(0, 1, shape)  # as much noise again as the full dose's band
+    assert band_gains(low, noisy, band_full, brain)["oracle"] == pytest.approx(0.5, abs=0.03)
+    # a band of pure, stationary noise reads as noise everywhere (w_flat about 0) ...
+    assert band_gains(low, rng.normal(0, 1, shape), band_full, brain)["flat"] == pytest.approx(0.0, abs=0.1)
+    # ... and one that lives at the image's edges only (none in its flat regions) as signal (w_flat 1)
+    edges = np.zeros(shape)
+    edges[:, 12:, :] = 20.0
+    edged_band = np.zeros(shape)
+    edged_band[:, 11:13, :] = 1.0
+    assert band_gains(edges + 10.0, edged_band, edged_band, brain)["flat"] == pytest.approx(1.0)
+
+
+def test_the_reading_line_is_a_least_squares_line_and_needs_three_studies():
+    records = [{"flat": f, "oracle": 2.0 * f - 0.1} for f in (0.1, 0.3, 0.5)]
+    assert fit_reading_line(records) == {"intercept": pytest.approx(-0.1), "slope": pytest.approx(2.0)}
+    with pytest.raises(ValueError, match="3 studies"):
+        fit_reading_line(records[:2])
+
+
+def test_a_smooth_study_survives_the_round_trip_and_the_script_reports_every_set(tiny_dataset, tmp_path):
+    path = tmp_path / "smooth.nii.gz"
+    x, y, z = np.meshgrid(np.arange(30), np.arange(30), np.arange(12), indexing="ij")
+    nib.save(nib.Nifti1Image((100 + x + 0.5 * y + 2 * z).astype(np.float32), np.diag([2.5, 2.5, 3.0, 1])), path)
+    native, band = grid_band(str(path))
+    assert native.shape == band.shape == (30, 30, 12)
+    interior = (slice(3, -3), slice(3, -3), slice(2, -2))
+    assert np.abs(band[interior]).max() < 1e-3 * native.mean()  # a linear ramp is kept by bilinear resampling
+    datalist = str(tiny_dataset / "datalist.json")
+    script = load_script("detail_band_gains")
+    out = tmp_path / "report"
+    args = ["--test-set", f"tiny={datalist}", "--fit-set", "tiny", "--drf", "20", "200", "--out", str(out)]
+    assert script.main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["records"]) == 4 * 2 and results["detail_drf"] > 0
+    assert all(0.0 <= r["oracle"] <= 1.0 and 0.0 <= r["calibrated"] <= 1.0 for r in results["records"])
+    assert "| tiny (fitted on) | 8 |" in (out / "README.md").read_text()
+    with pytest.raises(SystemExit):
+        script.main(args[:-2] + ["--fit-set", "nothing", "--out", str(out)])
