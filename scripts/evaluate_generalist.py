@@ -28,6 +28,7 @@ logger = logging.getLogger("evaluate_generalist")
 OUTPUT_VARIANTS = {
     "resampled": {"native_grid_correction": False},  # bundle 0.2.0's output
     "all-detail": {"detail_drf": None},  # the correction on the untouched input, w = 1
+    "image-gain": {"detail_reading": "@detail_reading_line"},  # w read from each study, no DRF (detail_band_gains)
 }
 
 
@@ -91,7 +92,8 @@ def build_parser() -> OneLineArgumentParser:
         choices=sorted(OUTPUT_VARIANTS),
         help="also run the proposed (first) network with another output on the study's grid: 'resampled' (bundle "
         "0.2.0: the prediction resampled back), 'all-detail' (the correction added to the untouched input, every "
-        "sub-grid detail kept)",
+        "sub-grid detail kept), 'image-gain' (its gain read from each study by the line of configs/inference.json's "
+        "detail_reading_line instead of its DRF)",
     )
     p.add_argument("--drf", nargs="+", default=[f"{d:g}" for d in DOSE_CHAIN], help="dose levels (default 2-200)")
     p.add_argument(

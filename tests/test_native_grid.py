@@ -126,3 +126,50 @@ def test_a_training_runs_detail_gain_is_fitted_recorded_for_its_weights_and_read
     assert TrainedDenoiser(run).detail_drf is None
     with pytest.raises(InputDataError, match="other weights"):
         record_run_entry(run, "detail_gain", fit)
+
+
+def test_a_gain_read_from_the_study_needs_no_drf_and_spans_the_input_and_the_resampled_prediction(
+    tiny_dataset, tmp_path
+):
+    """With `detail_reading`, w comes from the study's own band: a line pinned at 1 returns the input exactly, one
+    pinned at 0 the resampled prediction, and the fitted line something in between, recorded as `detail_weight`."""
+    path, data = _off_grid_study(tiny_dataset, tmp_path)
+
+    def run(reading):
+        preprocessing, shipped = inference_components(
+            {"native_grid_correction": True, "device": "cpu", "precision": "fp32", "detail_reading": reading}
+        )
+        item = preprocessing({"image": str(path)})
+        item["pred"] = item["image"][:1].clone()  # a zero correction, as CentreSlice gives
+        item["dose_used"] = None  # no DRF
+        out = shipped.postprocessing(item)
+        return out["pred"][0].numpy(), out["detail_weight"]
+
+    kept, w_kept = run({"intercept": 1.0, "slope": 0.0})
+    assert w_kept == 1.0 and np.array_equal(kept, data)
+    resampled, w_resampled = run({"intercept": 0.0, "slope": 0.0})
+    assert w_resampled == 0.0 and np.abs(resampled - data).max() > 0.05 * data.max()
+    fitted, w_fitted = run("@detail_reading_line")
+    assert 0.0 <= w_fitted <= 1.0
+    np.testing.assert_allclose(fitted, w_fitted * kept + (1 - w_fitted) * resampled, rtol=0, atol=1e-4 * data.max())
+    with pytest.raises(Exception, match="detail_reading"):
+        run({"slope": 1.0})
+
+
+def test_the_configured_reading_line_is_the_one_the_documented_command_fitted():
+    config = json.loads((REPO_ROOT / "configs" / "inference.json").read_text())["detail_reading_line"]
+    fitted = json.loads((REPO_ROOT / "docs" / "generalist" / "detail_band" / "results.json").read_text())
+    assert config["intercept"] == pytest.approx(fitted["reading_line"]["intercept"], abs=5e-4)
+    assert config["slope"] == pytest.approx(fitted["reading_line"]["slope"], abs=5e-4)
+
+
+def test_a_rerun_with_the_read_gain_redoes_studies_made_with_the_drf_rule_and_earlier_records_still_match():
+    from bundle.deploy.study_identity import identity_differences, run_identity
+
+    rule = run_identity("torch", {"torch": "models/model.pt"}, drf=20.0)
+    line = {"intercept": -0.132, "slope": 1.947, "_comment": "fitted"}
+    read = run_identity("torch", {"torch": "models/model.pt"}, drf=20.0, detail_reading=line)
+    assert read["detail_reading"] == {"intercept": -0.132, "slope": 1.947}
+    assert [d.split(" ")[0].strip(":") for d in identity_differences(rule, read)] == ["detail_reading"]
+    earlier = {k: v for k, v in rule.items() if k != "detail_reading"}  # a record written before the setting existed
+    assert identity_differences(earlier, rule) == []

@@ -36,9 +36,12 @@ def run_identity(
     native_grid_correction: bool = True,
     reference_protocol: Mapping[str, Any] | None = None,
     noise_estimator_sha256: str | None = None,
+    detail_reading: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The settings of this run that determine every study's output; `model_files` maps each backend to its file;
-    `noise_estimator_sha256` names the noise estimator's weights when it may choose a study's dose code."""
+    `noise_estimator_sha256` names the noise estimator's weights when it may choose a study's dose code;
+    `detail_reading` the line of a sub-grid gain read from each study (absent from the records of earlier runs,
+    which used the DRF rule, so they still match when it is None)."""
     model = Path(str(model_files.get(backend, "")))
     return {
         "model_sha256": file_sha256(model) if model.is_file() else None,
@@ -48,6 +51,9 @@ def run_identity(
         "native_grid_correction": bool(native_grid_correction),
         "reference_protocol": None if reference_protocol is None else dict(reference_protocol),
         "noise_estimator_sha256": noise_estimator_sha256,
+        "detail_reading": (
+            None if detail_reading is None else {k: float(detail_reading[k]) for k in ("intercept", "slope")}
+        ),
     }
 
 

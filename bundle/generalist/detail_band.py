@@ -17,11 +17,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+
+from ..transforms.native_grid import flat_band_reading
 
 __all__ = ["band_gains", "fit_reading_line", "grid_band"]
-
-FLAT_FRACTION = 0.3
 
 
 def grid_band(path: str, spacing: Sequence[float] = (2.0, 2.0, 2.0)) -> tuple[np.ndarray, np.ndarray]:
@@ -50,14 +49,7 @@ def band_gains(low: np.ndarray, band_low: np.ndarray, band_full: np.ndarray, bra
     bl, bf = band_low[brain], band_full[brain]
     energy = float(np.dot(bl, bl))
     oracle = float(np.clip(np.dot(bl, bf) / energy, 0.0, 1.0)) if energy > 0 else 1.0
-    smooth = gaussian_filter(low, 1.5)
-    floor = 1e-3 * float(smooth[brain].mean())
-    normalised = band_low / np.sqrt(np.maximum(smooth, floor))
-    gradient = np.sqrt(sum(np.square(g) for g in np.gradient(gaussian_filter(low, 2.0))))
-    flat = brain & (gradient <= np.quantile(gradient[brain], FLAT_FRACTION))
-    total = float(np.mean(normalised[brain] ** 2))
-    noise = float(np.mean(normalised[flat] ** 2))
-    return {"oracle": oracle, "flat": max(0.0, 1.0 - noise / total) if total > 0 else 1.0}
+    return {"oracle": oracle, "flat": flat_band_reading(low, band_low, brain)}
 
 
 def fit_reading_line(records: Sequence[dict[str, Any]]) -> dict[str, float]:

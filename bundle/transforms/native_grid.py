@@ -15,7 +15,9 @@ the plain resampled prediction (bundle 0.2.0's output), which is right when that
 noise variance grows with the DRF, the Wiener gain of that band is w = 1 / (1 + DRF / `detail_drf`), with
 `detail_drf` (the DRF at which the band's noise equals its signal) fitted for the shipped weights on a native-grid
 tuning cohort (`scripts/fit_detail_gain.py`, recorded in their provenance). Without a DRF (a dose-blind model) or
-without a fitted `detail_drf`, w = 1.
+without a fitted `detail_drf`, w = 1. With a `detail_reading` line instead, w is read from the study itself and needs
+no DRF: w = intercept + slope x `flat_band_reading` (clipped to 0-1), the line fitted on a native-grid training cohort
+against each study's best gain (`scripts/detail_band_gains.py`).
 
 - `NetworkCorrectiond` (before `Invertd`): `pred := pred - image` on the network's grid (the first channel of the
   network input), and a copy of that channel as `roundtrip_key`, so that `Invertd` brings both back.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Mapping
 
+import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
@@ -37,7 +40,9 @@ from monai.transforms import MapTransform
 
 from ..errors import InputDataError
 
-__all__ = ["AddToNatived", "NetworkCorrectiond", "detail_weight"]
+__all__ = ["AddToNatived", "NetworkCorrectiond", "detail_weight", "flat_band_reading"]
+
+FLAT_FRACTION = 0.3  # the flattest part of the brain, where the sub-grid band should hold noise alone
 
 
 def detail_weight(drf: float | None, detail_drf: float | None) -> float:
@@ -45,6 +50,27 @@ def detail_weight(drf: float | None, detail_drf: float | None) -> float:
     if drf is None or detail_drf is None:
         return 1.0
     return 1.0 / (1.0 + float(drf) / float(detail_drf))
+
+
+def flat_band_reading(image: np.ndarray, band: np.ndarray, brain: np.ndarray) -> float:
+    """1 - N / E for a (X, Y, Z) study, its sub-grid band and its brain mask: E is the mean square of the band over the
+    brain and N over its flattest `FLAT_FRACTION` (lowest gradient of the smoothed image), each voxel divided by the
+    square root of the smoothed uptake so that Poisson-like noise is about stationary; about 0 for a band of noise,
+    1 for one that is all structure. 1 when the band is empty (a study on the network's grid)."""
+    from scipy.ndimage import gaussian_filter
+
+    image, band = np.asarray(image, dtype=np.float64), np.asarray(band, dtype=np.float64)
+    if not brain.any():
+        return 1.0
+    smooth = gaussian_filter(image, 1.5)
+    floor = max(1e-3 * float(smooth[brain].mean()), 1e-12)
+    normalised = band / np.sqrt(np.maximum(smooth, floor))
+    gradient = np.sqrt(sum(np.square(g) for g in np.gradient(gaussian_filter(image, 2.0))))
+    flat = brain & (gradient <= np.quantile(gradient[brain], FLAT_FRACTION))
+    total = float(np.mean(normalised[brain] ** 2))
+    if not total > 0:
+        return 1.0
+    return max(0.0, 1.0 - float(np.mean(normalised[flat] ** 2)) / total)
 
 
 class NetworkCorrectiond(MapTransform):
@@ -86,7 +112,8 @@ class NetworkCorrectiond(MapTransform):
 
 class AddToNatived(MapTransform):
     """`keys` := the correction (`keys`, on the native grid) + w x `native_key` + (1 - w) x `roundtrip_key`, with
-    w = `detail_weight(d[dose_key], detail_drf)`; the helper keys are removed."""
+    w = `detail_weight(d[dose_key], detail_drf)`, or read from the study with a `detail_reading` line
+    ({"intercept", "slope"}); w is stored as `detail_weight`; the helper keys are removed."""
 
     def __init__(
         self,
@@ -96,6 +123,7 @@ class AddToNatived(MapTransform):
         roundtrip_key: str = "network_input",
         dose_key: str = "dose_used",
         detail_drf: float | None = None,
+        detail_reading: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(keys)
         self.native_key, self.enabled, self.roundtrip_key = native_key, bool(enabled), roundtrip_key
@@ -103,6 +131,15 @@ class AddToNatived(MapTransform):
         if detail_drf is not None and (isinstance(detail_drf, bool) or not float(detail_drf) > 0):
             raise InputDataError(f"setting detail_drf: expected a number > 0 or null, got {detail_drf!r}")
         self.detail_drf = None if detail_drf is None else float(detail_drf)
+        if detail_reading is not None and not (
+            isinstance(detail_reading, Mapping) and {"intercept", "slope"} <= set(detail_reading)
+        ):
+            raise InputDataError(
+                f"setting detail_reading: expected {{'intercept', 'slope'}} or null, got {detail_reading!r}"
+            )
+        self.detail_reading = (
+            None if detail_reading is None else {k: float(detail_reading[k]) for k in ("intercept", "slope")}
+        )
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -116,6 +153,9 @@ class AddToNatived(MapTransform):
                 "(CopyItemsd) before resampling"
             )
         weight = detail_weight(d.get(self.dose_key), self.detail_drf)
+        if self.detail_reading is not None:
+            weight = self._read_weight(native, roundtrip)
+        d["detail_weight"] = weight
         for key in self.key_iterator(d):
             correction = torch.as_tensor(d[key])
             base = torch.as_tensor(native)[:1].to(correction.dtype)
@@ -131,3 +171,15 @@ class AddToNatived(MapTransform):
             meta = native.meta if isinstance(native, MetaTensor) else getattr(d[key], "meta", {})
             d[key] = MetaTensor(base + correction, meta=dict(meta))
         return d
+
+    def _read_weight(self, native: Any, roundtrip: Any) -> float:
+        """w from the study's own band (native - its round trip) over its estimated support, through the line."""
+        from ..metrics.image_quality import estimate_support_mask
+
+        if roundtrip is None:
+            raise InputDataError(f"the network input '{self.roundtrip_key}' was not brought back to the grid")
+        image = torch.as_tensor(native)[0].float().cpu().numpy()
+        band = image - torch.as_tensor(roundtrip)[0].float().cpu().numpy()
+        reading = flat_band_reading(image, band, estimate_support_mask(image))
+        line = self.detail_reading
+        return float(np.clip(line["intercept"] + line["slope"] * reading, 0.0, 1.0))
