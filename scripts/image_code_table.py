@@ -31,16 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     import numpy as np
 
+    from bundle.generalist.paired_runs import hot_suv_mean_bias
     from bundle.generalist.report import records_by_cell
     from bundle.metrics.statistics import paired_comparison
-    from bundle.quantification.records import polarity
 
     records, by = records_by_cell(args.results)
     coded, true, read = args.coded, args.shipped, f"{args.shipped}, image code"
-
-    def hot(rows) -> float:
-        values = [les["suv_mean_bias_pct"] for r in rows for les in r["lesions"].values() if polarity(les) == "hot"]
-        return float(np.mean(values)) if values else float("nan")
 
     print(
         f"| test set | DRF | input | Gaussian (LOO) | {true}, true DRF | {read} | {coded} | {coded} - {true} true | "
@@ -63,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{vs_true.mean_difference:+.2f} ({vs_true.ci_low:+.2f} to {vs_true.ci_high:+.2f}) | "
                 f"{vs_read.mean_difference:+.2f} ({vs_read.ci_low:+.2f} to {vs_read.ci_high:+.2f}) | "
                 f"{worse[read]}/{n} / {worse[coded]}/{n} | "
-                f"{hot(by[(test_set, drf, true)].values()):+.1f} / {hot(by[(test_set, drf, coded)].values()):+.1f} % |"
+                f"{hot_suv_mean_bias(by[(test_set, drf, true)].values()):+.1f} / {hot_suv_mean_bias(by[(test_set, drf, coded)].values()):+.1f} % |"
             )
     return 0
 

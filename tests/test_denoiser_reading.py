@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from helpers import load_script
 
-from bundle.noise_estimation.denoiser_reading import calibrated_records, fit_log2_line, removed_noise_reading
+from bundle.metrics.statistics import fit_line
+from bundle.noise_estimation.denoiser_reading import calibrated_records, removed_noise_reading
 
 
 def _records(offset: float = 0.0) -> list[dict]:
@@ -38,7 +39,7 @@ def test_the_calibrated_reading_recovers_a_linear_reading_and_keeps_the_fitting_
         assert r["equivalent_drf_estimated"] == pytest.approx(r["equivalent_drf_measured"])
     shifted, _ = calibrated_records(_records(offset=0.75), "fit")  # a reading 0.75 higher reads 0.5 too noisy
     assert [r["estimated_log2"] - r["measured_log2"] for r in shifted] == pytest.approx([0.5] * 6)
-    assert fit_log2_line([0, 1, 2], [1, 3, 5]) == {"intercept": pytest.approx(1.0), "slope": pytest.approx(2.0)}
+    assert fit_line([0, 1, 2], [1, 3, 5]) == {"intercept": pytest.approx(1.0), "slope": pytest.approx(2.0)}
     with pytest.raises(ValueError, match="calibration"):
         calibrated_records(_records(), "nothing")
 

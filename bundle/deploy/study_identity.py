@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import torch
 
 from ..io import file_sha256
+from ..transforms.native_grid import reading_line
 
 __all__ = ["identity_differences", "run_identity", "study_identity"]
 
@@ -51,9 +52,7 @@ def run_identity(
         "native_grid_correction": bool(native_grid_correction),
         "reference_protocol": None if reference_protocol is None else dict(reference_protocol),
         "noise_estimator_sha256": noise_estimator_sha256,
-        "detail_reading": (
-            None if detail_reading is None else {k: float(detail_reading[k]) for k in ("intercept", "slope")}
-        ),
+        "detail_reading": reading_line(detail_reading),
     }
 
 

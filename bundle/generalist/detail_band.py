@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..metrics.statistics import fit_line
 from ..transforms.native_grid import flat_band_reading
 
 __all__ = ["band_gains", "fit_reading_line", "grid_band"]
@@ -28,17 +29,16 @@ def grid_band(path: str, spacing: Sequence[float] = (2.0, 2.0, 2.0)) -> tuple[np
     (RAS reorientation and the resampling are undone by MONAI's inverse, as inference's `Invertd` does)."""
     from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd, Spacingd
 
-    chain = Compose(
+    loaded = EnsureChannelFirstd(keys="image")(LoadImaged(keys="image", image_only=True)({"image": str(path)}))
+    native = np.asarray(loaded["image"][0], dtype=np.float64)
+    resample = Compose(
         [
-            LoadImaged(keys="image", image_only=True),
-            EnsureChannelFirstd(keys="image"),
             Orientationd(keys="image", axcodes="RAS"),
             Spacingd(keys="image", pixdim=tuple(float(s) for s in spacing), mode="bilinear"),
         ]
     )
-    on_grid = chain({"image": str(path)})
-    back = np.asarray(chain.inverse({"image": on_grid["image"]})["image"][0], dtype=np.float64)
-    native = np.asarray(LoadImaged(keys="image", image_only=True)({"image": str(path)})["image"], dtype=np.float64)
+    on_grid = resample(loaded)
+    back = np.asarray(resample.inverse({"image": on_grid["image"]})["image"][0], dtype=np.float64)
     if native.shape != back.shape:
         raise ValueError(f"{path}: the round trip returned {back.shape}, not the study's {native.shape}")
     return native, native - back
@@ -56,5 +56,4 @@ def fit_reading_line(records: Sequence[dict[str, Any]]) -> dict[str, float]:
     """w* = intercept + slope x w_flat, least squares over `records` (each with `oracle` and `flat`)."""
     if len(records) < 3:
         raise ValueError(f"the reading's line needs at least 3 studies, got {len(records)}")
-    slope, intercept = np.polyfit([r["flat"] for r in records], [r["oracle"] for r in records], 1)
-    return {"intercept": float(intercept), "slope": float(slope)}
+    return fit_line([r["flat"] for r in records], [r["oracle"] for r in records])

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..metrics.statistics import paired_comparison
-from ..quantification.records import polarity
+from ..quantification.records import lesions_of
 from .study import INPUT, LOO_GAUSSIAN
 
 __all__ = ["hot_suv_mean_bias", "paired_runs_rows", "paired_runs_markdown"]
@@ -18,7 +18,7 @@ __all__ = ["hot_suv_mean_bias", "paired_runs_rows", "paired_runs_markdown"]
 
 def hot_suv_mean_bias(records: Sequence[Mapping[str, Any]]) -> float:
     """Mean signed SUVmean bias (%) over the hot lesions of `records` (NaN without any)."""
-    values = [les["suv_mean_bias_pct"] for r in records for les in r["lesions"].values() if polarity(les) == "hot"]
+    values = [les["suv_mean_bias_pct"] for r in records for les in lesions_of(r, "hot")]
     return float(np.mean(values)) if values else float("nan")
 
 

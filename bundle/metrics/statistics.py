@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import binomtest
 
-__all__ = ["PairedComparison", "paired_comparison"]
+__all__ = ["PairedComparison", "fit_line", "paired_comparison"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,9 @@ def paired_comparison(
     wins, losses = int((d > 0).sum()), int((d < 0).sum())
     p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
     return PairedComparison(d.size, float(d.mean()), float(low), float(high), wins, losses, float(p))
+
+
+def fit_line(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
+    """Least-squares y = intercept + slope x: {intercept, slope}."""
+    slope, intercept = np.polyfit(np.asarray(x, np.float64), np.asarray(y, np.float64), 1)
+    return {"intercept": float(intercept), "slope": float(slope)}

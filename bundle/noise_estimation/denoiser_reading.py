@@ -17,10 +17,11 @@ import torch
 
 from ..data import at_dose, load_datalist
 from ..metrics.relative_noise import brain_mean, noise_mask, relative_noise_log2
+from ..metrics.statistics import fit_line
 from .estimator import equivalent_drf
 from .evaluation import on_network_grid
 
-__all__ = ["calibrated_records", "fit_log2_line", "reading_records", "removed_noise_reading"]
+__all__ = ["calibrated_records", "reading_records", "removed_noise_reading"]
 
 
 def removed_noise_reading(run: Any, path: str) -> tuple[float, np.ndarray, tuple[float, ...]]:
@@ -59,12 +60,6 @@ def reading_records(
     return records
 
 
-def fit_log2_line(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
-    """Least-squares y = intercept + slope x."""
-    slope, intercept = np.polyfit(np.asarray(x, np.float64), np.asarray(y, np.float64), 1)
-    return {"intercept": float(intercept), "slope": float(slope)}
-
-
 def calibrated_records(
     records: Sequence[Mapping[str, Any]], fit_set: str
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
@@ -74,8 +69,8 @@ def calibrated_records(
     fitting = [r for r in records if r["test_set"] == fit_set]
     if len(fitting) < 3:
         raise ValueError(f"the reading's calibration needs studies of '{fit_set}', got {len(fitting)}")
-    reading = fit_log2_line([r["reading_log2"] for r in fitting], [r["measured_log2"] for r in fitting])
-    dose = fit_log2_line([np.log2(r["drf"]) for r in fitting], [r["measured_log2"] for r in fitting])
+    reading = fit_line([r["reading_log2"] for r in fitting], [r["measured_log2"] for r in fitting])
+    dose = fit_line([np.log2(r["drf"]) for r in fitting], [r["measured_log2"] for r in fitting])
     out = []
     for r in records:
         if r["test_set"] == fit_set:

@@ -40,7 +40,7 @@ from monai.transforms import MapTransform
 
 from ..errors import InputDataError
 
-__all__ = ["AddToNatived", "NetworkCorrectiond", "detail_weight", "flat_band_reading"]
+__all__ = ["AddToNatived", "NetworkCorrectiond", "detail_weight", "flat_band_reading", "reading_line"]
 
 FLAT_FRACTION = 0.3  # the flattest part of the brain, where the sub-grid band should hold noise alone
 
@@ -50,6 +50,16 @@ def detail_weight(drf: float | None, detail_drf: float | None) -> float:
     if drf is None or detail_drf is None:
         return 1.0
     return 1.0 / (1.0 + float(drf) / float(detail_drf))
+
+
+def reading_line(line: Any) -> dict[str, float] | None:
+    """The `detail_reading` setting as {intercept, slope} floats (other keys, such as a comment, dropped), or None;
+    anything else is refused in one line."""
+    if line is None:
+        return None
+    if not (isinstance(line, Mapping) and {"intercept", "slope"} <= set(line)):
+        raise InputDataError(f"setting detail_reading: expected {{'intercept', 'slope'}} or null, got {line!r}")
+    return {k: float(line[k]) for k in ("intercept", "slope")}
 
 
 def flat_band_reading(image: np.ndarray, band: np.ndarray, brain: np.ndarray) -> float:
@@ -131,15 +141,7 @@ class AddToNatived(MapTransform):
         if detail_drf is not None and (isinstance(detail_drf, bool) or not float(detail_drf) > 0):
             raise InputDataError(f"setting detail_drf: expected a number > 0 or null, got {detail_drf!r}")
         self.detail_drf = None if detail_drf is None else float(detail_drf)
-        if detail_reading is not None and not (
-            isinstance(detail_reading, Mapping) and {"intercept", "slope"} <= set(detail_reading)
-        ):
-            raise InputDataError(
-                f"setting detail_reading: expected {{'intercept', 'slope'}} or null, got {detail_reading!r}"
-            )
-        self.detail_reading = (
-            None if detail_reading is None else {k: float(detail_reading[k]) for k in ("intercept", "slope")}
-        )
+        self.detail_reading = reading_line(detail_reading)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
