@@ -89,7 +89,7 @@ def publish_exports(
 def publish_release(
     models_dir: str | Path,
     meta_file: str | Path,
-    weights: Mapping[str, Any],
+    weights: Mapping[str, Any] | None,
     record: dict[str, Any],
     meta: dict[str, Any],
     export_overrides: dict[str, Any] | None = None,
@@ -99,23 +99,30 @@ def publish_release(
     """Write `weights` (a state dict) as `models_dir/model.pt`, its provenance (`record` plus the weights' and the
     exports' sha256), `meta` into `meta_file` and, with `export_overrides` (inference-config overrides giving the
     network's form), fresh exports; all published together. `keep_previous` first archives the release being
-    replaced. Returns the provenance record.
+    replaced. With `weights` None the shipped `model.pt` stays as it is and the rest is written for it (a
+    restatement). Returns the provenance record.
 
     Raises:
-        OutputExistsError: `model.pt` exists and `overwrite` is False (checked before anything is written).
+        OutputExistsError: `model.pt` exists, `weights` are given and `overwrite` is False (checked before anything
+            is written).
     """
     from .release import archive_shipped
 
     models = Path(models_dir)
     recover(models)  # an earlier release killed after its commit point is finished first
     target = models / "model.pt"
-    if target.exists() and not overwrite:
+    if weights is not None and target.exists() and not overwrite:
         raise OutputExistsError(f"{target}: already exists; pass --overwrite to replace the shipped weights")
+    if weights is None and not target.is_file():
+        raise InputDataError(f"{target}: not found; there are no shipped weights to restate")
     if keep_previous:
         archive_shipped(models, keep_previous, overwrite=overwrite)
     with ReleaseTransaction(models, other_dirs=(Path(meta_file).parent,)) as tx:
-        with tx.staged_file(target) as staged_weights:
-            save_weights(weights, staged_weights, overwrite=True)
+        if weights is None:
+            staged_weights = target
+        else:
+            with tx.staged_file(target) as staged_weights:
+                save_weights(weights, staged_weights, overwrite=True)
         with tx.staged_file(meta_file) as staged_meta:
             write_json(meta, staged_meta, overwrite=True)
         record = dict(record, weights=str(target), sha256=file_sha256(staged_weights))

@@ -4,15 +4,16 @@ exports; everything is read and checked first, then published as one transaction
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from .errors import InputDataError
 from .io import file_sha256, read_json
 from .publish import publish_release
-from .weights import load_checkpoint, network_state
+from .weights import PROVENANCE_FILE, load_checkpoint, network_state
 
-__all__ = ["archive_shipped", "cv_eval_metrics", "ship_fold_checkpoint", "ship_generalist"]
+__all__ = ["archive_shipped", "cv_eval_metrics", "restate_generalist", "ship_fold_checkpoint", "ship_generalist"]
 
 METHODS = ("low_dose", "gaussian", "network")
 METRICS = ("nrmse", "psnr", "ssim")
@@ -169,15 +170,7 @@ def ship_generalist(
         "command": command,
         **fits,
     }
-    meta = read_json(meta_file, "metadata file")
-    meta["eval_metrics"] = {k: v for k, v in record["test_summary"].items() if isinstance(v, (int, float))}
-    test_sets = sorted({r["test_set"] for r in report["records"]} - {"paper"})
-    meta["eval_protocol"] = (
-        f"generalist model: trained on the {Path(datalist).parent.name} cohort at DRF {min(levels):g}-{max(levels):g}, "
-        "tested on the paper's 9 subjects"
-        + "".join(f" and the {name} cohort" for name in test_sets)
-        + f" ({Path(report_file).parent}/README.md); mean PSNR inside the brain mask"
-    )
+    meta = _with_test_results(read_json(meta_file, "metadata file"), record, report, report_file, datalist, levels)
     image = meta["network_data_format"]["inputs"]["image"]
     image["num_channels"] = 4 if conditioned else 3
     image["channel_def"] = {
@@ -190,6 +183,79 @@ def ship_generalist(
     return publish_release(
         models_dir, meta_file, network_state(checkpoint), record, meta, export_overrides, overwrite, keep_previous
     )
+
+
+def restate_generalist(
+    report_file: str | Path,
+    models_dir: str | Path = "models",
+    meta_file: str | Path = "configs/metadata.json",
+    command: str = "",
+    exports: bool = True,
+) -> dict[str, Any]:
+    """Restate the shipped generalist weights' test results from a new report of the same weights, after an inference
+    default changed (bundle 0.3.1: the sub-grid detail gain read from each study): the provenance's `test_report` and
+    `test_summary` (the replaced report kept under `earlier_test_reports`), the metadata's `eval_metrics` and
+    `eval_protocol` and, with `exports`, the TorchScript and ONNX exports made again (the TorchScript file embeds the
+    metadata), published together; the weights are not touched. The report must have measured these weights (the
+    sha256 of `model.pt` or of the checkpoint it was shipped from)."""
+    models = Path(models_dir)
+    provenance = models / PROVENANCE_FILE
+    record = read_json(provenance, "model provenance")
+    if record.get("model") != "generalist":
+        raise InputDataError(f"{provenance}: the shipped model is not a generalist run; only one can be restated")
+    shipped_sha = file_sha256(models / "model.pt") if (models / "model.pt").is_file() else None
+    if shipped_sha is None or record.get("sha256") != shipped_sha:
+        raise InputDataError(f"{provenance}: does not describe {models / 'model.pt'} (sha256 differs or file missing)")
+    report = read_json(report_file, "generalist report")
+    measured = (report.get("weights_sha256") or {}) if isinstance(report, dict) else {}
+    same = {shipped_sha, record.get("source_sha256")}
+    name = next((n for n, sha in measured.items() if sha in same), None)
+    if name is None:
+        raise InputDataError(
+            f"--report {report_file}: measured none of the shipped weights (sha256 {shipped_sha[:12]}...); "
+            "evaluate models/model.pt again"
+        )
+    if not any(r.get("method") == name and r.get("test_set") == "paper" for r in report.get("records") or []):
+        raise InputDataError(f"--report {report_file}: holds no paper-subject records of '{name}'")
+    earlier = list(record.get("earlier_test_reports") or []) + [record.get("test_report")]
+    record = dict(
+        record,
+        test_report={"file": str(report_file), "command": report.get("command"), "method": name},
+        test_summary=_generalist_summary(report["records"], name),
+        earlier_test_reports=[e for e in earlier if e],
+        restated_by=command,
+    )
+    settings = record.get("training_settings") or {}
+    levels = [float(d) for d in json.loads(str(settings.get("train_drfs", "[]")))] or [2.0, 200.0]
+    meta = _with_test_results(
+        read_json(meta_file, "metadata file"), record, report, report_file, record["training_datalist"], levels
+    )
+    export_overrides = None
+    if exports:
+        export_overrides = dict(_network_overrides(settings), dose_conditioning=bool(record.get("dose_conditioning")))
+    record = {k: v for k, v in record.items() if k not in ("weights", "sha256", "exports")}  # written afresh
+    return publish_release(models, meta_file, None, record, meta, export_overrides)
+
+
+def _with_test_results(
+    meta: dict[str, Any],
+    record: dict[str, Any],
+    report: dict[str, Any],
+    report_file: str | Path,
+    datalist: str,
+    levels: list[float],
+) -> dict[str, Any]:
+    """`meta` with the release's `eval_metrics` (numbers only, as the zoo expects) and the protocol they follow."""
+    meta = dict(meta)
+    meta["eval_metrics"] = {k: v for k, v in record["test_summary"].items() if isinstance(v, (int, float))}
+    test_sets = sorted({r["test_set"] for r in report["records"]} - {"paper"})
+    meta["eval_protocol"] = (
+        f"generalist model: trained on the {Path(datalist).parent.name} cohort at DRF {min(levels):g}-{max(levels):g}, "
+        "tested on the paper's 9 subjects"
+        + "".join(f" and the {name} cohort" for name in test_sets)
+        + f" ({Path(report_file).parent}/README.md); mean PSNR inside the brain mask"
+    )
+    return meta
 
 
 def _drf_estimator(report: dict[str, Any], datalist: str, levels: list[float]) -> dict[str, Any]:

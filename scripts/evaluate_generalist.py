@@ -27,8 +27,9 @@ logger = logging.getLogger("evaluate_generalist")
 
 OUTPUT_VARIANTS = {
     "resampled": {"native_grid_correction": False},  # bundle 0.2.0's output
-    "all-detail": {"detail_drf": None},  # the correction on the untouched input, w = 1
-    "image-gain": {"detail_reading": "@detail_reading_line"},  # w read from each study, no DRF (detail_band_gains)
+    "all-detail": {"detail_drf": None, "detail_reading": None},  # the correction on the untouched input, w = 1
+    "drf-rule": {"detail_reading": None},  # bundle 0.3.0's w = 1 / (1 + DRF / detail_drf)
+    "image-gain": {"detail_reading": "@detail_reading_line"},  # w read from each study (the default since 0.3.1)
 }
 
 
@@ -92,8 +93,9 @@ def build_parser() -> OneLineArgumentParser:
         choices=sorted(OUTPUT_VARIANTS),
         help="also run the proposed (first) network with another output on the study's grid: 'resampled' (bundle "
         "0.2.0: the prediction resampled back), 'all-detail' (the correction added to the untouched input, every "
-        "sub-grid detail kept), 'image-gain' (its gain read from each study by the line of configs/inference.json's "
-        "detail_reading_line instead of its DRF)",
+        "sub-grid detail kept), 'drf-rule' (bundle 0.3.0's gain w = 1 / (1 + DRF / detail_drf) instead of the one "
+        "read from each study), 'image-gain' (the gain read from each study by configs/inference.json's "
+        "detail_reading_line: the default since bundle 0.3.1, so the same as the run itself)",
     )
     p.add_argument("--drf", nargs="+", default=[f"{d:g}" for d in DOSE_CHAIN], help="dose levels (default 2-200)")
     p.add_argument(
@@ -152,7 +154,7 @@ def _refuse_overlap(name: str, settings: dict, test_sets: dict[str, str]) -> Non
 
 
 def _is_dose_blind(checkpoints: str) -> bool:
-    """Whether a training run's network takes no dose code (it is then given no DRF, so its gain w is 1)."""
+    """Whether a training run's network takes no dose code (it is then given no DRF, so it has no DRF rule to fit)."""
     from bundle.deploy.trained_denoiser import run_settings
     from bundle.provenance import recorded_setting
 
@@ -170,7 +172,7 @@ def _fit_missing_detail_gains(runs: dict[str, str], datalist: str, drfs: Sequenc
         if not Path(path).is_dir() or recorded_detail_drf(run_provenance_file(path), Path(path) / RUN_WEIGHTS):
             continue
         if _is_dose_blind(path):
-            logger.info("run '%s' is dose-blind: it is given no DRF, so it keeps all its sub-grid detail (w = 1)", name)
+            logger.info("run '%s' is dose-blind: it is given no DRF, so its detail gain is read from each study", name)
             continue
         if not Path(datalist).is_file():
             raise InputDataError(

@@ -29,6 +29,11 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--repeats", type=int, default=6, help="independent thinnings per DRF")
     p.add_argument("--subjects", type=int, default=None, help="only the first N subjects of each set")
     p.add_argument("--weights", default="models/model.pt", help="the model whose lesion bias is read against the floor")
+    p.add_argument(
+        "--model-on-repeats",
+        action="store_true",
+        help="also run the model on every thinning: its own SUVmean and SUVmax spread and mean error over them",
+    )
     p.add_argument("--out", default="docs/generalist/lesion_noise_floor")
     return p
 
@@ -52,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     rows = []
     for name, folder in datasets.items():
-        rows += subject_noise_floor_rows(name, folder, args.drf, args.repeats, denoiser, args.subjects)
+        rows += subject_noise_floor_rows(
+            name, folder, args.drf, args.repeats, denoiser, args.subjects, model_on_repeats=args.model_on_repeats
+        )
     minutes = (time.perf_counter() - start) / 60
     command = "python scripts/lesion_noise_floor.py " + shlex.join(argv or sys.argv[1:])
     header = [

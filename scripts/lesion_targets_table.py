@@ -23,7 +23,12 @@ from bundle.errors import cli_errors
 def build_parser() -> OneLineArgumentParser:
     p = OneLineArgumentParser(prog="lesion_targets_table.py", description=__doc__.splitlines()[0])
     p.add_argument("results", help="OUT/results.json of scripts/evaluate_generalist.py")
-    p.add_argument("--shipped", default="shipped", help="the shipped model's run name in the report")
+    p.add_argument(
+        "--shipped",
+        default="shipped",
+        help="the reference: the shipped model's run name in the report, or one of its outputs ('shipped, drf-rule "
+        "output')",
+    )
     p.add_argument("--runs", nargs="*", default=None, help="the candidate runs (default: every network of the report)")
     p.add_argument("--noise-floor", default=None, help="results.json of scripts/lesion_noise_floor.py ('' for none)")
     return p
@@ -39,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = read_json(args.results, "generalist results")
     records = report["records"]
-    networks = list(report.get("runs") or {})
+    trained = list(report.get("runs") or {})
+    outputs = [m for m in dict.fromkeys(r["method"] for r in records) if any(m.startswith(f"{n}, ") for n in trained)]
+    networks = trained + outputs  # the networks and their other outputs ("shipped, drf-rule output")
     runs = args.runs if args.runs is not None else networks
     for name in [*runs, args.shipped]:
         if name not in networks:

@@ -4,12 +4,15 @@
     python scripts/release.py --loocv-dir runs/loocv-cpu-default --fold 0 --overwrite
     python scripts/release.py --generalist-run runs/generalist/conditioned-l1 --report docs/generalist/results.json \
         --keep-previous models/variants/paper_loocv --overwrite
+    python scripts/release.py --restate --report docs/generalist/results.json
 
 Checks the run, its checkpoint and (for a generalist run) the report, which must name the sha256 of the weights it
 measured; then writes the selected checkpoint (best validation PSNR) as models/model.pt, fresh TorchScript and ONNX
 exports, the provenance (models/model_provenance.json) and the test results in configs/metadata.json
 (eval_metrics), published together: an interrupted release leaves the old model or the new one, never a mix.
 `--keep-previous DIR` first copies the release being replaced (weights, exports, provenance) into DIR.
+`--restate` keeps the shipped weights and restates their test results from a new report of them (after an inference
+default changed), with exports made again for the current metadata; bump the version in configs/metadata.json first.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ def build_parser() -> OneLineArgumentParser:
     p.add_argument("--generalist-run", default=None, help="a finished generalist run (its folder, with checkpoints/)")
     p.add_argument("--report", default="docs/generalist/results.json", help="evaluate_generalist.py's results.json")
     p.add_argument("--keep-previous", default=None, help="copy the weights being replaced into this folder first")
+    p.add_argument(
+        "--restate",
+        action="store_true",
+        help="keep the shipped generalist weights; restate their test results from --report (which measured them)",
+    )
     p.add_argument("--fold", type=int, default=0, help="the fold whose weights are shipped")
     p.add_argument("--models-dir", default="models")
     p.add_argument("--meta-file", default="configs/metadata.json")
@@ -48,14 +56,25 @@ def build_parser() -> OneLineArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     from bundle.errors import ConfigValueError
-    from bundle.release import ship_fold_checkpoint, ship_generalist
+    from bundle.release import restate_generalist, ship_fold_checkpoint, ship_generalist
 
+    argv_text = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = f"python scripts/release.py {argv_text}"
+    if args.restate:
+        if args.loocv_dir or args.generalist_run:
+            raise ConfigValueError(
+                "setting restate: it keeps the shipped weights; give no --loocv-dir or --generalist-run"
+            )
+        record = restate_generalist(
+            args.report, args.models_dir, args.meta_file, command=command, exports=not args.no_exports
+        )
+        print(json.dumps(record["test_summary"], indent=1))
+        print(f"restated {record['weights']} (sha256 {record['sha256'][:12]}...) from {args.report}")
+        return 0
     if (args.loocv_dir is None) == (args.generalist_run is None):
         raise ConfigValueError(
             "setting loocv_dir / generalist_run: give exactly one of --loocv-dir and --generalist-run"
         )
-    argv_text = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    command = f"python scripts/release.py {argv_text}"
     if args.generalist_run:
         ship, source, summary = ship_generalist, args.generalist_run, "test_summary"
         extra = {"report_file": args.report}

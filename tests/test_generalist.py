@@ -22,6 +22,7 @@ from bundle.losses import LesionWeightedL1Loss, UptakeWeightedL1Loss, image_loss
 from bundle.mlflow_tracking import default_tracking_uri
 from bundle.networks import ResidualUNet2p5D
 from bundle.noise_estimation import ImageCodeDrfd, NoiseEstimator
+from bundle.release import restate_generalist
 from bundle.simulation import SimulationConfig, simulate_dataset
 from bundle.simulation.cohorts import COHORTS
 from bundle.simulation.phantom import VARIED_ANATOMY, varied_tissue_model
@@ -394,6 +395,27 @@ def test_a_shipped_dose_conditioned_model_takes_the_drf_from_the_setting_or_esti
                          "--models-dir", str(tmp_path / "models2"), "--meta-file", str(meta), "--no-exports"]) == 0  # fmt: skip
     fitted = json.loads((tmp_path / "models2" / "model_provenance.json").read_text())["drf_estimator"]
     assert fitted["cohort"] == str(train / "datalist.json") and fitted["slope"] > 0  # fitted on its training cohort
+    # an inference default changed: the shipped file, measured again, has its results restated; weights untouched
+    shipped_sha = file_sha256(models / "model.pt")
+    again = tmp_path / "again"
+    run_args = ["--run", f"released={models / 'model.pt'}", *args[2:], "--drf", "20", "--no-progress"]
+    assert evaluate.main([*run_args, "--out", str(again)]) == 0
+    restate = ["--restate", "--report", str(again / "results.json"), "--models-dir", str(models), "--meta-file"]
+    assert release.main([*restate, str(meta)]) == 0
+    restated = json.loads((models / "model_provenance.json").read_text())
+    assert file_sha256(models / "model.pt") == shipped_sha == restated["sha256"]
+    assert restated["test_report"]["file"] == str(again / "results.json")
+    assert restated["earlier_test_reports"][-1]["file"] == str(report / "results.json")
+    assert set(restated["test_summary"]) == {f"paper_drf20_{m}_psnr" for m in ("input", "gaussian", "model")}
+    assert json.loads(meta.read_text())["eval_metrics"] == restated["test_summary"]
+    assert {e["weights_sha256"] for e in restated["exports"].values()} == {shipped_sha}
+    other = json.loads((again / "results.json").read_text())
+    other["weights_sha256"] = {"released": "0" * 64}  # a report of other weights: refused, nothing written
+    (again / "other.json").write_text(json.dumps(other))
+    before = {p.name: file_sha256(p) for p in [*models.iterdir(), meta]}
+    message = user_error_line(lambda: restate_generalist(again / "other.json", models, meta))
+    assert "measured none of the shipped weights" in message
+    assert before == {p.name: file_sha256(p) for p in [*models.iterdir(), meta]}
     volume = tiny_dataset / "sub-002" / "sub-002_pet_drf20.nii.gz"
     released = TrainedDenoiser(models / "model.pt", precision="fp32")
     trained = TrainedDenoiser(run / "checkpoints", precision="fp32")

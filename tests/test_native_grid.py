@@ -35,16 +35,18 @@ def _off_grid_study(tiny_dataset, tmp_path, voxel=(2.3, 2.3, 2.78)):
     return path, data
 
 
-def _components(native_grid_correction: bool):
+def _components(native_grid_correction: bool, **overrides):
     preprocessing, shipped = inference_components(
-        {"native_grid_correction": native_grid_correction, "device": "cpu", "precision": "fp32"}
+        {"native_grid_correction": native_grid_correction, "device": "cpu", "precision": "fp32", **overrides}
     )
     return preprocessing, StudyDenoiser(shipped.inferer, shipped.postprocessing, CentreSlice())
 
 
 def test_a_zero_correction_returns_an_off_grid_study_exactly(tiny_dataset, tmp_path):
+    """With its sub-grid detail kept whole (no DRF under the DRF rule), a zero correction returns the study as it
+    came; the default reads the detail's gain from the study instead (the next tests)."""
     path, data = _off_grid_study(tiny_dataset, tmp_path)
-    preprocessing, denoiser = _components(True)
+    preprocessing, denoiser = _components(True, detail_reading=None)
     item = preprocessing({"image": str(path)})
     assert tuple(item["image"].shape[1:]) != data.shape  # the network ran on the 2 mm grid
     out = denoiser("offgrid", item)
@@ -85,6 +87,24 @@ def test_evaluation_runs_the_shipped_inference_path(tiny_dataset, tiny_trained, 
     written = load_ras_volume(tmp_path / "out" / "offgrid_denoised.nii.gz")
     assert written.shape == evaluated.shape == load_ras_volume(path).shape
     np.testing.assert_allclose(written, evaluated, rtol=0, atol=1e-5 * float(written.max()))
+    # the gain read from the study (the default) is in its record and, below 1, in the run's summary
+    weight = json.loads((tmp_path / "out" / "offgrid_denoised.json").read_text())["made_by"]["detail_weight"]
+    assert 0.0 <= weight < 1.0 and f"sub-grid detail kept x {weight:.2f}" in proc.stdout
+
+
+def test_the_read_gain_is_one_for_an_empty_band_and_falls_with_the_noise_in_it():
+    """`flat_band_reading`: a study on the network's grid (a band of float rounding) keeps its detail (w = 1 after
+    any line through (1, 1)); noise added to the band lowers the reading, structure keeps it high."""
+    from bundle.transforms.native_grid import flat_band_reading
+
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:40, :40, :40]
+    image = 1.0 + np.exp(-((x - 20.0) ** 2 + (y - 20.0) ** 2 + (z - 20.0) ** 2) / 60.0) + 0.5 * (x > 20)
+    brain = np.ones(image.shape, dtype=bool)
+    assert flat_band_reading(image, 1e-9 * rng.standard_normal(image.shape), brain) == 1.0
+    noise = 0.05 * rng.standard_normal(image.shape)
+    structure = image - (np.roll(image, 1, 0) + np.roll(image, -1, 0)) / 2  # detail where the image changes
+    assert flat_band_reading(image, noise, brain) < 0.1 < 0.5 < flat_band_reading(image, structure, brain)
 
 
 def test_native_storage_grid_needs_a_randomised_scanner():
@@ -109,7 +129,7 @@ def test_a_training_runs_detail_gain_is_fitted_recorded_for_its_weights_and_read
 
     run = tmp_path / "checkpoints"
     shutil.copytree(tiny_trained / "checkpoints", run)
-    assert TrainedDenoiser(run).detail_drf is None  # nothing fitted: sub-grid detail kept whole
+    assert TrainedDenoiser(run).detail_drf is None  # nothing fitted: no DRF rule (the default reads the gain)
     evaluate = load_script("evaluate_generalist")
     evaluate._fit_missing_detail_gains({"tiny": str(run)}, str(tmp_path / "none.json"), (20.0, 200.0))
     assert not run_provenance_file(run).is_file()  # dose-blind: skipped, no tuning cohort read

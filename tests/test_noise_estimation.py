@@ -178,6 +178,38 @@ def test_lesion_noise_floor_is_the_sd_of_each_lesions_bias_over_repeats():
     assert noise_floor_rows_summary(summary_input)[1]["model mean bias within 2 floor SDs"] == "**no**"
 
 
+def test_the_model_on_every_thinning_reads_its_own_spread_and_mean_error():
+    """`--model-on-repeats`: each thinning is written as the dataset writes its images and given to the denoiser (an
+    identity here returns it in RAS, as `_ras` does); the model's SUVmax SD and mean |bias| are over the thinnings."""
+    import statistics
+
+    from bundle.generalist.noise_floor_report import (
+        _denoised_thinnings,
+        _model_over_repeats,
+        _ras,
+        model_repeats_summary,
+    )
+    from bundle.simulation.subject_volumes import drf_tag
+
+    rng = np.random.default_rng(1)
+    affine = np.diag([-2.0, 2.0, 2.5, 1.0])  # not RAS on disk: the denoiser's output is
+    volumes = {f"pet_{drf_tag(200.0)}_rep{k}": rng.random((6, 5, 4)).astype(np.float32) for k in range(3)}
+    outputs = _denoised_thinnings(volumes, affine, 200.0, 3, lambda path, drf: load_ras_volume(path), [".nii", ".gz"])
+    for k, out in enumerate(outputs):
+        np.testing.assert_array_equal(out, _ras(volumes[f"pet_{drf_tag(200.0)}_rep{k}"], affine))
+    full = np.ones((6, 5, 4), dtype=np.float32)
+    mask = np.zeros(full.shape, dtype=bool)
+    mask[1:3, 1:3, 1:3] = True
+    images = [full * f for f in (0.9, 1.0, 1.3)]
+    stats = _model_over_repeats(images, mask, {"suv_mean": 1.0, "suv_max": 1.0}, (2.0, 2.0, 2.0))
+    assert stats["model_repeats_suv_max_bias_pct"] == pytest.approx((-10 + 0 + 30) / 3, abs=1e-4)
+    assert stats["model_repeats_abs_suv_max_bias_pct"] == pytest.approx((10 + 0 + 30) / 3, abs=1e-4)
+    assert stats["model_repeats_suv_mean_sd_pct"] == pytest.approx(statistics.stdev([-10, 0, 30]), abs=1e-3)
+    row = {"test_set": "t", "drf": 200.0, "polarity": "hot", "small": False, "suv_max_sd_pct": 11.0, **stats}
+    (summary,) = model_repeats_summary([row, dict(row, polarity="cold")])
+    assert summary["n"] == 1 and summary["model mean abs SUVmax bias %"] == "13.3"
+
+
 def test_repeated_thinnings_leave_the_datasets_images_unchanged():
     from bundle.simulation import SimulationConfig
     from bundle.simulation.subject_volumes import build_projector, simulate_subject_volumes

@@ -177,6 +177,9 @@ class BatchInference:
                 used = getattr(self.dose_input, "used", {}).get(study["name"])
                 if used is not None and outputs.made_by is not None:
                     outputs.made_by = dict(outputs.made_by, dose_used=used)
+                weight = self.study_denoiser.detail_weights.get(study["name"])
+                if weight is not None and outputs.made_by is not None:
+                    outputs.made_by = dict(outputs.made_by, detail_weight=round(weight, 4))
             return StudyResult(study["name"], "ok", time.perf_counter() - start, written)
         except Exception as exc:  # noqa: BLE001 - one bad study must not stop the batch
             logger.debug("study %s failed", study["name"], exc_info=exc)
@@ -233,6 +236,9 @@ class BatchInference:
             used = getattr(self.dose_input, "used", {}).get(r.name) if r.status == "ok" else None
             if used is not None:
                 detail += f" (DRF {used['drf']:g}, {used['source']})"
+            weight = self.study_denoiser.detail_weights.get(r.name) if r.status == "ok" else None
+            if weight is not None and weight < 1.0:
+                detail += f" (sub-grid detail kept x {weight:.2f})"
             if r.name in self.warnings:
                 detail += f" (warning: {self.warnings[r.name]})"
             lines.append(f"  {r.status:7s} {r.name} ({r.seconds:.1f} s): {detail}")

@@ -176,7 +176,7 @@ class DoseInput:
             raise ConfigValueError(
                 "setting drf: the dose-conditioned model needs the studies' dose-reduction factor, e.g. --drf 20, or a "
                 "reference_protocol to read it from DICOM headers (--drf \"'auto'\" estimates it from each image, "
-                "unreliably: see docs/generalist/README.md)"
+                "unreliably: see docs/README.md, Limits)"
             )
 
     def _lowered(self, name: str, drf: float, source: str) -> float:

@@ -60,6 +60,7 @@ class StudyDenoiser:
         self.network = network
         self.device = torch.device(device)
         self.dose_input = dose_input
+        self.detail_weights: dict[str, float] = {}  # per study: the gain of its sub-grid detail (native_grid)
         if hasattr(self.network, "eval"):
             self.network.eval()
 
@@ -82,7 +83,10 @@ class StudyDenoiser:
         item["pred"] = MetaTensor(pred, meta=dict(image.meta))
         used = getattr(self.dose_input, "used", {}).get(name) if self.dose_input is not None else None
         item["dose_used"] = None if used is None else used["drf"]
-        result = self.postprocessing(item)["pred"]
+        processed = self.postprocessing(item)
+        if processed.get("detail_weight") is not None:
+            self.detail_weights[name] = float(processed["detail_weight"])
+        result = processed["pred"]
         if not bool(torch.isfinite(torch.as_tensor(result)).all()):
             raise ValueError(f"study {name}: the prediction contains NaN or Inf")
         return result

@@ -31,7 +31,7 @@ def fit_detail_drf(
 ) -> dict[str, Any]:
     """The `detail_drf` maximising the mean PSNR of the blended output over the cohort's subjects and `drfs`, with
     the per-DRF best fixed weight and the PSNR of w = 0, w = 1 and the fitted gain beside it."""
-    kept_all = TrainedDenoiser(weights_source, overrides={"detail_drf": None})
+    kept_all = TrainedDenoiser(weights_source, overrides={"detail_drf": None, "detail_reading": None})
     resampled_all = TrainedDenoiser(weights_source, overrides={"native_grid_correction": False})
     items = load_datalist(datalist)[:subjects]
     by_drf: dict[float, list[np.ndarray]] = {float(d): [] for d in drfs}  # per DRF: rows of PSNR over WEIGHT_GRID

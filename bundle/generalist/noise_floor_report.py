@@ -16,7 +16,13 @@ from ..quantification.records import KIND_POLARITY, SMALL_LESION_VOXELS
 from ..quantification.references import SubjectReferences
 from ..tables import format_table
 
-__all__ = ["noise_floor_markdown", "noise_floor_rows_summary", "simulation_config", "subject_noise_floor_rows"]
+__all__ = [
+    "model_repeats_summary",
+    "noise_floor_markdown",
+    "noise_floor_rows_summary",
+    "simulation_config",
+    "subject_noise_floor_rows",
+]
 
 Denoise = Callable[[str, float], np.ndarray]  # (low-dose NIfTI path, DRF) -> RAS volume
 
@@ -46,8 +52,11 @@ def subject_noise_floor_rows(
     repeats: int,
     denoise: Denoise,
     subjects: int | None = None,
+    model_on_repeats: bool = False,
 ) -> list[dict[str, Any]]:
-    """One row per lesion and DRF: its noise floor, the test set's own low-dose image's bias and the model's."""
+    """One row per lesion and DRF: its noise floor, the test set's own low-dose image's bias and the model's; with
+    `model_on_repeats`, also the model's own spread and mean error over the same thinnings (`_model_over_repeats`),
+    which says how far its single-acquisition bias is luck and what a lesion target can ask of it."""
     import torch
 
     from ..simulation.subject_volumes import build_projector, drf_tag, simulate_subject_volumes
@@ -74,6 +83,11 @@ def subject_noise_floor_rows(
             floors = lesion_noise_floor(thinnings, references.full, lesion_map, kinds.get(item["subject"], {}), vox)
             path = at_dose([item], float(drf))[0]["image"]
             low, prediction = load_ras_volume(path), denoise(path, float(drf))
+            repeated = (
+                _denoised_thinnings(volumes, affine, drf, repeats, denoise, Path(path).suffixes)
+                if model_on_repeats
+                else None
+            )
             for floor in floors:
                 mask = lesion_map == floor["label"]
                 reference = lesion_values(references.full, mask, vox)
@@ -94,9 +108,87 @@ def subject_noise_floor_rows(
                         "model_suv_max_bias_pct": bias_pct(model["suv_max"], reference["suv_max"]),
                         "model_bias_in_floor_sd": model_bias / floor["suv_mean_sd_pct"],
                         "full_dose_reproduced_max_rel_diff": reproduced,
+                        **(_model_over_repeats(repeated, mask, reference, vox) if repeated is not None else {}),
                     }
                 )
     return rows
+
+
+def _denoised_thinnings(
+    volumes: dict[str, np.ndarray],
+    affine: np.ndarray,
+    drf: float,
+    repeats: int,
+    denoise: Denoise,
+    suffixes: Sequence[str],
+) -> list[np.ndarray]:
+    """The model's output (RAS) on each repeated thinning, each written as the dataset writes its low-dose images."""
+    import tempfile
+
+    import nibabel as nib
+
+    from ..simulation.subject_volumes import drf_tag
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="noise-floor-") as folder:
+        for k in range(repeats):
+            path = Path(folder) / f"thinning{k}{''.join(suffixes) or '.nii.gz'}"
+            nib.save(nib.Nifti1Image(np.asarray(volumes[f"pet_{drf_tag(drf)}_rep{k}"], np.float32), affine), path)
+            out.append(denoise(str(path), float(drf)))
+    return out
+
+
+def _model_over_repeats(
+    outputs: Sequence[np.ndarray], mask: np.ndarray, reference: dict[str, float], vox: tuple[float, float, float]
+) -> dict[str, float]:
+    """The model's SUVmean and SUVmax bias (%) over the thinnings: SD, mean and mean absolute value."""
+    values = [lesion_values(image, mask, vox) for image in outputs]
+    out = {}
+    for key in ("suv_mean", "suv_max"):
+        biases = np.array([bias_pct(v[key], reference[key]) for v in values])
+        out[f"model_repeats_{key}_sd_pct"] = float(np.std(biases, ddof=1))
+        out[f"model_repeats_{key}_bias_pct"] = float(biases.mean())
+        out[f"model_repeats_abs_{key}_bias_pct"] = float(np.abs(biases).mean())
+    return out
+
+
+def model_repeats_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per test set, DRF and hot-lesion group: the floor's and the model's SD of SUVmax over the thinnings, and the
+    model's mean |SUVmean| and |SUVmax| bias over them (what issue 31's targets read on one acquisition)."""
+    out = []
+    for test_set in dict.fromkeys(r["test_set"] for r in rows):
+        for drf in sorted({r["drf"] for r in rows if r["test_set"] == test_set}):
+            for group, small in (("hot", None), ("hot, under 100 voxels", True)):
+                mine = [
+                    r
+                    for r in rows
+                    if r["test_set"] == test_set
+                    and r["drf"] == drf
+                    and r["polarity"] == "hot"
+                    and "model_repeats_suv_max_sd_pct" in r
+                    and (small is None or r["small"])
+                ]
+                if not mine:
+                    continue
+
+                def mean(key: str) -> float:
+                    return float(np.mean([r[key] for r in mine]))
+
+                out.append(
+                    {
+                        "test set": test_set,
+                        "DRF": f"{drf:g}",
+                        "lesions": group,
+                        "n": len(mine),
+                        "input SUVmax SD %": f"{mean('suv_max_sd_pct'):.1f}",
+                        "model SUVmax SD %": f"{mean('model_repeats_suv_max_sd_pct'):.1f}",
+                        "model SUVmax bias, mean %": f"{mean('model_repeats_suv_max_bias_pct'):+.1f}",
+                        "model mean abs SUVmax bias %": f"{mean('model_repeats_abs_suv_max_bias_pct'):.1f}",
+                        "model SUVmean SD %": f"{mean('model_repeats_suv_mean_sd_pct'):.1f}",
+                        "model mean abs SUVmean bias %": f"{mean('model_repeats_abs_suv_mean_bias_pct'):.1f}",
+                    }
+                )
+    return out
 
 
 def noise_floor_rows_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,6 +243,20 @@ def noise_floor_markdown(rows: Sequence[dict[str, Any]], header: Sequence[str]) 
         }
         for r in rows
     ]
+    repeated = model_repeats_summary(rows)
+    if repeated:
+        summary_lines = [
+            "## The model on every thinning",
+            "",
+            "The model run on each of the repeated thinnings (hot lesions; means over lesions of each lesion's SD and "
+            "mean over the thinnings): what its SUVmax and SUVmean read on one acquisition, and how much of that is "
+            "its own spread.",
+            "",
+            format_table(repeated, list(repeated[0])),
+            "",
+        ]
+    else:
+        summary_lines = []
     reproduced = max((r["full_dose_reproduced_max_rel_diff"] for r in rows), default=float("nan"))
     lines = list(header) + [
         f"The subjects' full-dose images simulated again match the test sets' to a relative difference of at most "
@@ -160,6 +266,7 @@ def noise_floor_markdown(rows: Sequence[dict[str, Any]], header: Sequence[str]) 
         "",
         format_table(summary, list(summary[0])) if summary else "(no lesions)",
         "",
+        *summary_lines,
         "## Every lesion",
         "",
         format_table(lesions, list(lesions[0])) if lesions else "(no lesions)",

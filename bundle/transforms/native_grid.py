@@ -11,13 +11,15 @@ therefore built on the study's own grid from three parts, with `back` the resamp
 
 The second term is the detail of the input that the 2 mm grid cannot hold: fine structure, and noise. `w` = 1 keeps
 it all (a zero correction then returns the input exactly, which is right for a nearly noise-free study); `w` = 0 is
-the plain resampled prediction (bundle 0.2.0's output), which is right when that detail is mostly noise. As the
-noise variance grows with the DRF, the Wiener gain of that band is w = 1 / (1 + DRF / `detail_drf`), with
-`detail_drf` (the DRF at which the band's noise equals its signal) fitted for the shipped weights on a native-grid
-tuning cohort (`scripts/fit_detail_gain.py`, recorded in their provenance). Without a DRF (a dose-blind model) or
-without a fitted `detail_drf`, w = 1. With a `detail_reading` line instead, w is read from the study itself and needs
-no DRF: w = intercept + slope x `flat_band_reading` (clipped to 0-1), the line fitted on a native-grid training cohort
-against each study's best gain (`scripts/detail_band_gains.py`).
+the plain resampled prediction (bundle 0.2.0's output), which is right when that detail is mostly noise. The
+inference default (since bundle 0.3.1) reads w from the study itself, with no DRF: w = intercept + slope x
+`flat_band_reading` (clipped to 0-1), the `detail_reading` line fitted on a native-grid training cohort against each
+study's best gain (`scripts/detail_band_gains.py`). Without that line (`detail_reading` None) w follows the DRF,
+as in bundle 0.2.1-0.3.0: as the noise variance grows with the DRF, the Wiener gain of that band is
+w = 1 / (1 + DRF / `detail_drf`), with `detail_drf` (the DRF at which the band's noise equals its signal) fitted for
+the shipped weights on a native-grid tuning cohort (`scripts/fit_detail_gain.py`, recorded in their provenance); it
+transfers badly to another simulator (docs/generalist/detail_band). Without a DRF or a fitted `detail_drf` that rule
+gives w = 1.
 
 - `NetworkCorrectiond` (before `Invertd`): `pred := pred - image` on the network's grid (the first channel of the
   network input), and a copy of that channel as `roundtrip_key`, so that `Invertd` brings both back.
@@ -62,6 +64,9 @@ def reading_line(line: Any) -> dict[str, float] | None:
     return {k: float(line[k]) for k in ("intercept", "slope")}
 
 
+EMPTY_BAND = 1e-10  # a band whose mean square is below this fraction of the image's is empty (float rounding)
+
+
 def flat_band_reading(image: np.ndarray, band: np.ndarray, brain: np.ndarray) -> float:
     """1 - N / E for a (X, Y, Z) study, its sub-grid band and its brain mask: E is the mean square of the band over the
     brain and N over its flattest `FLAT_FRACTION` (lowest gradient of the smoothed image), each voxel divided by the
@@ -78,7 +83,8 @@ def flat_band_reading(image: np.ndarray, band: np.ndarray, brain: np.ndarray) ->
     gradient = np.sqrt(sum(np.square(g) for g in np.gradient(gaussian_filter(image, 2.0))))
     flat = brain & (gradient <= np.quantile(gradient[brain], FLAT_FRACTION))
     total = float(np.mean(normalised[brain] ** 2))
-    if not total > 0:
+    scale = float(np.mean(np.square(image[brain]) / np.maximum(smooth[brain], floor)))
+    if not total > EMPTY_BAND * scale:  # rounding only: the study is on the network's grid
         return 1.0
     return max(0.0, 1.0 - float(np.mean(normalised[flat] ** 2)) / total)
 
