@@ -25,11 +25,15 @@ from bundle.simulation.presets import DOSE_CHAIN
 
 logger = logging.getLogger("evaluate_generalist")
 
-OUTPUT_VARIANTS = {
+OUTPUT_VARIANTS = {  # each names every setting of the output on the study's grid, whatever the default is
     "resampled": {"native_grid_correction": False},  # bundle 0.2.0's output
-    "all-detail": {"detail_drf": None, "detail_reading": None},  # the correction on the untouched input, w = 1
-    "drf-rule": {"detail_reading": None},  # bundle 0.3.0's w = 1 / (1 + DRF / detail_drf)
-    "image-gain": {"detail_reading": "@detail_reading_line"},  # w read from each study (the default since 0.3.1)
+    "all-detail": {"detail_drf": None, "detail_reading": None, "detail_local_gain": None},  # w = 1
+    "drf-rule": {"detail_reading": None, "detail_local_gain": None},  # bundle 0.3.0's w = 1 / (1 + DRF / detail_drf)
+    "image-gain": {"detail_reading": "@detail_reading_line", "detail_local_gain": None},  # 0.3.1: w read from the study
+    "local-gain": {  # that w raised voxel by voxel where the band holds more than noise
+        "detail_reading": "@detail_reading_line",
+        "detail_local_gain": "@detail_local_gain_setting",
+    },
 }
 
 
@@ -94,8 +98,9 @@ def build_parser() -> OneLineArgumentParser:
         help="also run the proposed (first) network with another output on the study's grid: 'resampled' (bundle "
         "0.2.0: the prediction resampled back), 'all-detail' (the correction added to the untouched input, every "
         "sub-grid detail kept), 'drf-rule' (bundle 0.3.0's gain w = 1 / (1 + DRF / detail_drf) instead of the one "
-        "read from each study), 'image-gain' (the gain read from each study by configs/inference.json's "
-        "detail_reading_line: the default since bundle 0.3.1, so the same as the run itself)",
+        "read from each study), 'image-gain' (bundle 0.3.1: one gain read from each study by configs/inference.json's "
+        "detail_reading_line), 'local-gain' (that gain raised voxel by voxel where the band holds more than noise: "
+        "configs/inference.json's detail_local_gain_setting)",
     )
     p.add_argument("--drf", nargs="+", default=[f"{d:g}" for d in DOSE_CHAIN], help="dose levels (default 2-200)")
     p.add_argument(

@@ -57,3 +57,42 @@ def test_a_smooth_study_survives_the_round_trip_and_the_script_reports_every_set
     assert "| tiny (fitted on) | 8 |" in (out / "README.md").read_text()
     with pytest.raises(SystemExit):
         script.main(args[:-2] + ["--fit-set", "nothing", "--out", str(out)])
+
+
+def test_the_local_rule_is_chosen_within_the_psnr_allowance_by_its_lesions_suvmax():
+    from bundle.generalist.detail_local import READ_GAIN, choose_rule, summary_rows
+
+    def row(subject, drf, rule, psnr, suv_max):
+        return {"subject": subject, "drf": drf, "rule": rule, "psnr": psnr, "hot_suv_mean_bias_pct": [-1.0],
+                "hot_suv_max_bias_pct": [suv_max]}  # fmt: skip
+
+    rows = []
+    for subject in ("a", "b"):
+        for drf in (20.0, 200.0):
+            rows += [row(subject, drf, READ_GAIN, 30.0, -10.0), row(subject, drf, "within", 29.97, -6.0)]
+            rows += [row(subject, drf, "best lesions", 29.9 if drf == 20.0 else 30.1, -1.0)]  # 0.1 dB down at 20
+    assert choose_rule(rows) == "within"
+    assert choose_rule(rows, allowance_db=0.2) == "best lesions"
+    assert choose_rule([r for r in rows if r["rule"] != "within"]) == READ_GAIN  # none within 0.05 dB
+    at20, at200 = summary_rows(rows, "t", "within")
+    assert at20["PSNR: local - read gain, dB"].startswith("-0.03") and at200["hot SUVmax bias %: read / local"] == (
+        "-10.0 / -6.0"
+    )
+
+
+def test_on_the_network_grid_every_band_rule_gives_the_read_gains_output(tiny_dataset, tiny_trained, tmp_path):
+    """The script end to end on the tiny network: a study on the network's grid has an empty band, so every local
+    rule's output (and PSNR) is the read gain's; the chosen rule and every row are written."""
+    script = load_script("detail_local_gain")
+    datalist = str(tiny_dataset / "datalist.json")
+    args = ["--fit-set", f"fit={datalist}", "--test-set", f"test={datalist}", "--drf", "200", "--subjects", "2"]
+    assert script.main([*args, "--weights", str(tiny_trained / "checkpoints"), "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["rows"]["test"]
+    assert len({r["rule"] for r in rows}) == 13 and {r["subject"] for r in rows} == {"sub-001", "sub-002"}
+    for subject in ("sub-001", "sub-002"):
+        psnrs = {round(r["psnr"], 6) for r in rows if r["subject"] == subject}
+        assert len(psnrs) == 1, psnrs
+    assert (
+        results["chosen"] in {r["rule"] for r in rows} and "chosen on **fit**" in (tmp_path / "README.md").read_text()
+    )

@@ -157,7 +157,13 @@ def test_a_gain_read_from_the_study_needs_no_drf_and_spans_the_input_and_the_res
 
     def run(reading):
         preprocessing, shipped = inference_components(
-            {"native_grid_correction": True, "device": "cpu", "precision": "fp32", "detail_reading": reading}
+            {
+                "native_grid_correction": True,
+                "device": "cpu",
+                "precision": "fp32",
+                "detail_reading": reading,
+                "detail_local_gain": None,  # one gain for the whole study (bundle 0.3.1)
+            }
         )
         item = preprocessing({"image": str(path)})
         item["pred"] = item["image"][:1].clone()  # a zero correction, as CentreSlice gives
@@ -193,3 +199,65 @@ def test_a_rerun_with_the_read_gain_redoes_studies_made_with_the_drf_rule_and_ea
     assert [d.split(" ")[0].strip(":") for d in identity_differences(rule, read)] == ["detail_reading"]
     earlier = {k: v for k, v in rule.items() if k != "detail_reading"}  # a record written before the setting existed
     assert identity_differences(earlier, rule) == []
+
+
+def test_the_local_gain_keeps_the_band_where_it_holds_structure_and_drops_it_where_it_is_noise():
+    """`local_band_gain`: 1 everywhere for an empty band; over a band of noise mostly low, except on a blob of
+    structure added to it, where it is near 1."""
+    from bundle.transforms.native_grid import local_band_gain
+
+    rng = np.random.default_rng(0)
+    image = np.full((40, 40, 40), 10.0)
+    brain = np.ones(image.shape, dtype=bool)
+    assert np.array_equal(local_band_gain(image, np.zeros_like(image), brain, 2.0, 1.5), np.ones_like(image))
+    noise = rng.standard_normal(image.shape)
+    blob = np.zeros_like(image)
+    blob[18:22, 18:22, 18:22] = 8.0
+    gain = local_band_gain(image, noise + blob, brain, 2.0, 1.5)
+    assert gain.shape == image.shape and 0.0 <= gain.min() and gain.max() <= 1.0
+    assert np.median(gain[:10]) < 0.2 < 0.9 < gain[19:21, 19:21, 19:21].min()
+
+
+def test_the_local_gain_option_raises_the_read_gain_voxel_by_voxel_and_is_part_of_the_run_identity(
+    tiny_dataset, tmp_path
+):
+    """With `detail_local_gain`, the kept share of the band is max(w, local gain) at each voxel: a zero correction
+    returns w(x) x input + (1 - w(x)) x round trip, between the read gain's output and the input; a bad setting is
+    refused in one line; a rerun with it redoes studies made without it, whose records still match without it."""
+    from bundle.deploy.study_identity import identity_differences, run_identity
+    from bundle.metrics.image_quality import estimate_support_mask
+    from bundle.transforms.native_grid import local_band_gain
+
+    path, data = _off_grid_study(tiny_dataset, tmp_path)
+
+    def run(local):
+        preprocessing, shipped = inference_components(
+            {
+                "device": "cpu",
+                "precision": "fp32",
+                "detail_local_gain": local,
+                "detail_reading": {"intercept": 0.3, "slope": 0.0},
+            }
+        )
+        item = preprocessing({"image": str(path)})
+        item["pred"] = item["image"][:1].clone()  # a zero correction
+        item["dose_used"] = None
+        out = shipped.postprocessing(item)
+        return out["pred"][0].numpy().astype(np.float64), out["detail_weight"]
+
+    plain, w = run(None)
+    assert w == pytest.approx(0.3)
+    roundtrip = (plain - w * data) / (1 - w)  # the study's round trip through the 2 mm grid, recovered
+    setting = {"sigma_voxels": 2.0, "noise_factor": 1.5}
+    local, w_local = run(setting)
+    assert w_local == pytest.approx(0.3)
+    gain = np.maximum(w, local_band_gain(data, data - roundtrip, estimate_support_mask(data), **setting))
+    np.testing.assert_allclose(local, gain * data + (1 - gain) * roundtrip, rtol=0, atol=1e-4 * data.max())
+    assert gain.max() > w and (np.abs(local - data) <= np.abs(plain - data) + 1e-4 * data.max()).all()
+    with pytest.raises(Exception, match="detail_local_gain"):
+        run({"sigma_voxels": 0.0, "noise_factor": 1.0})
+    without = run_identity("torch", {"torch": "models/model.pt"}, drf=20.0)
+    with_local = run_identity("torch", {"torch": "models/model.pt"}, drf=20.0, detail_local_gain=dict(setting, x=1))
+    assert with_local["detail_local_gain"] == setting
+    assert [d.split(" ")[0] for d in identity_differences(without, with_local)] == ["detail_local_gain"]
+    assert identity_differences({k: v for k, v in without.items() if k != "detail_local_gain"}, without) == []

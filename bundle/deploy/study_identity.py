@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import torch
 
 from ..io import file_sha256
-from ..transforms.native_grid import reading_line
+from ..transforms.native_grid import local_gain_setting, reading_line
 
 __all__ = ["identity_differences", "run_identity", "study_identity"]
 
@@ -38,11 +38,13 @@ def run_identity(
     reference_protocol: Mapping[str, Any] | None = None,
     noise_estimator_sha256: str | None = None,
     detail_reading: Mapping[str, Any] | None = None,
+    detail_local_gain: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The settings of this run that determine every study's output; `model_files` maps each backend to its file;
     `noise_estimator_sha256` names the noise estimator's weights when it may choose a study's dose code;
     `detail_reading` the line of a sub-grid gain read from each study (absent from the records of earlier runs,
-    which used the DRF rule, so they still match when it is None)."""
+    which used the DRF rule, so they still match when it is None); `detail_local_gain` the band's local gain setting
+    (likewise absent from earlier records)."""
     model = Path(str(model_files.get(backend, "")))
     return {
         "model_sha256": file_sha256(model) if model.is_file() else None,
@@ -53,6 +55,7 @@ def run_identity(
         "reference_protocol": None if reference_protocol is None else dict(reference_protocol),
         "noise_estimator_sha256": noise_estimator_sha256,
         "detail_reading": reading_line(detail_reading),
+        "detail_local_gain": local_gain_setting(detail_local_gain),
     }
 
 

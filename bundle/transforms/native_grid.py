@@ -19,7 +19,9 @@ as in bundle 0.2.1-0.3.0: as the noise variance grows with the DRF, the Wiener g
 w = 1 / (1 + DRF / `detail_drf`), with `detail_drf` (the DRF at which the band's noise equals its signal) fitted for
 the shipped weights on a native-grid tuning cohort (`scripts/fit_detail_gain.py`, recorded in their provenance); it
 transfers badly to another simulator (docs/generalist/detail_band). Without a DRF or a fitted `detail_drf` that rule
-gives w = 1.
+gives w = 1. One w for the whole study also removes part of a small lesion's own peak, which is structure in that
+band; with a `detail_local_gain` setting the kept share becomes w(x) = max(w, `local_band_gain`(x)), the band's
+adaptive Wiener gain, near 1 where the band holds more than noise (docs/generalist/detail_local_gain).
 
 - `NetworkCorrectiond` (before `Invertd`): `pred := pred - image` on the network's grid (the first channel of the
   network input), and a copy of that channel as `roundtrip_key`, so that `Invertd` brings both back.
@@ -42,7 +44,15 @@ from monai.transforms import MapTransform
 
 from ..errors import InputDataError
 
-__all__ = ["AddToNatived", "NetworkCorrectiond", "detail_weight", "flat_band_reading", "reading_line"]
+__all__ = [
+    "AddToNatived",
+    "NetworkCorrectiond",
+    "detail_weight",
+    "flat_band_reading",
+    "local_band_gain",
+    "local_gain_setting",
+    "reading_line",
+]
 
 FLAT_FRACTION = 0.3  # the flattest part of the brain, where the sub-grid band should hold noise alone
 
@@ -67,26 +77,66 @@ def reading_line(line: Any) -> dict[str, float] | None:
 EMPTY_BAND = 1e-10  # a band whose mean square is below this fraction of the image's is empty (float rounding)
 
 
+def _uptake_and_flat(image: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothed uptake (floored at 1e-3 of its brain mean), which Poisson-like noise variance follows, and the
+    brain's flattest `FLAT_FRACTION` (lowest gradient of the smoothed image), where the band should hold noise alone."""
+    from scipy.ndimage import gaussian_filter
+
+    smooth = gaussian_filter(image, 1.5)
+    uptake = np.maximum(smooth, max(1e-3 * float(smooth[brain].mean()), 1e-12))
+    gradient = np.sqrt(sum(np.square(g) for g in np.gradient(gaussian_filter(image, 2.0))))
+    return uptake, brain & (gradient <= np.quantile(gradient[brain], FLAT_FRACTION))
+
+
 def flat_band_reading(image: np.ndarray, band: np.ndarray, brain: np.ndarray) -> float:
     """1 - N / E for a (X, Y, Z) study, its sub-grid band and its brain mask: E is the mean square of the band over the
-    brain and N over its flattest `FLAT_FRACTION` (lowest gradient of the smoothed image), each voxel divided by the
-    square root of the smoothed uptake so that Poisson-like noise is about stationary; about 0 for a band of noise,
-    1 for one that is all structure. 1 when the band is empty (a study on the network's grid)."""
+    brain and N over its flattest `FLAT_FRACTION`, each voxel divided by the square root of the smoothed uptake so that
+    Poisson-like noise is about stationary; about 0 for a band of noise, 1 for one that is all structure. 1 when the
+    band is empty (a study on the network's grid)."""
+    image, band = np.asarray(image, dtype=np.float64), np.asarray(band, dtype=np.float64)
+    if not brain.any():
+        return 1.0
+    uptake, flat = _uptake_and_flat(image, brain)
+    normalised = band / np.sqrt(uptake)
+    total = float(np.mean(normalised[brain] ** 2))
+    scale = float(np.mean(np.square(image[brain]) / uptake[brain]))
+    if not total > EMPTY_BAND * scale:  # rounding only: the study is on the network's grid
+        return 1.0
+    return max(0.0, 1.0 - float(np.mean(normalised[flat] ** 2)) / total)
+
+
+def local_gain_setting(value: Any) -> dict[str, float] | None:
+    """The `detail_local_gain` setting as {sigma_voxels, noise_factor} floats > 0 (other keys dropped), or None;
+    anything else is refused in one line."""
+    if value is None:
+        return None
+    keys = ("sigma_voxels", "noise_factor")
+    if not (isinstance(value, Mapping) and set(keys) <= set(value)):
+        raise InputDataError(
+            f"setting detail_local_gain: expected {{'sigma_voxels', 'noise_factor'}} or null, got {value!r}"
+        )
+    out = {k: float(value[k]) for k in keys}
+    if not all(v > 0 for v in out.values()):
+        raise InputDataError(f"setting detail_local_gain: sigma_voxels and noise_factor must be > 0, got {value!r}")
+    return out
+
+
+def local_band_gain(
+    image: np.ndarray, band: np.ndarray, brain: np.ndarray, sigma_voxels: float, noise_factor: float
+) -> np.ndarray:
+    """The band's adaptive (local) Wiener gain at each voxel, w(x) = max(0, 1 - k N(x) / P(x)): P the band's local
+    power (its square smoothed by a Gaussian of `sigma_voxels`), N(x) = c x the smoothed uptake with c the band's
+    power per unit uptake over the brain's flattest part (noise alone there), k = `noise_factor`. Near 1 where the
+    band holds more than noise (edges, small lesions), near 0 where it is noise; 1 everywhere for an empty band."""
     from scipy.ndimage import gaussian_filter
 
     image, band = np.asarray(image, dtype=np.float64), np.asarray(band, dtype=np.float64)
     if not brain.any():
-        return 1.0
-    smooth = gaussian_filter(image, 1.5)
-    floor = max(1e-3 * float(smooth[brain].mean()), 1e-12)
-    normalised = band / np.sqrt(np.maximum(smooth, floor))
-    gradient = np.sqrt(sum(np.square(g) for g in np.gradient(gaussian_filter(image, 2.0))))
-    flat = brain & (gradient <= np.quantile(gradient[brain], FLAT_FRACTION))
-    total = float(np.mean(normalised[brain] ** 2))
-    scale = float(np.mean(np.square(image[brain]) / np.maximum(smooth[brain], floor)))
-    if not total > EMPTY_BAND * scale:  # rounding only: the study is on the network's grid
-        return 1.0
-    return max(0.0, 1.0 - float(np.mean(normalised[flat] ** 2)) / total)
+        return np.ones_like(band)
+    uptake, flat = _uptake_and_flat(image, brain)
+    per_uptake = float(np.mean(band[flat] ** 2 / uptake[flat]))
+    power = gaussian_filter(band**2, float(sigma_voxels))
+    return np.clip(1.0 - float(noise_factor) * per_uptake * uptake / np.maximum(power, 1e-30), 0.0, 1.0)
 
 
 class NetworkCorrectiond(MapTransform):
@@ -129,7 +179,8 @@ class NetworkCorrectiond(MapTransform):
 class AddToNatived(MapTransform):
     """`keys` := the correction (`keys`, on the native grid) + w x `native_key` + (1 - w) x `roundtrip_key`, with
     w = `detail_weight(d[dose_key], detail_drf)`, or read from the study with a `detail_reading` line
-    ({"intercept", "slope"}); w is stored as `detail_weight`; the helper keys are removed."""
+    ({"intercept", "slope"}); w is stored as `detail_weight`; with `detail_local_gain` ({"sigma_voxels",
+    "noise_factor"}) w becomes, voxel by voxel, max(w, `local_band_gain`). The helper keys are removed."""
 
     def __init__(
         self,
@@ -140,6 +191,7 @@ class AddToNatived(MapTransform):
         dose_key: str = "dose_used",
         detail_drf: float | None = None,
         detail_reading: Mapping[str, float] | None = None,
+        detail_local_gain: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(keys)
         self.native_key, self.enabled, self.roundtrip_key = native_key, bool(enabled), roundtrip_key
@@ -148,6 +200,7 @@ class AddToNatived(MapTransform):
             raise InputDataError(f"setting detail_drf: expected a number > 0 or null, got {detail_drf!r}")
         self.detail_drf = None if detail_drf is None else float(detail_drf)
         self.detail_reading = reading_line(detail_reading)
+        self.detail_local_gain = local_gain_setting(detail_local_gain)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -164,6 +217,9 @@ class AddToNatived(MapTransform):
         if self.detail_reading is not None:
             weight = self._read_weight(native, roundtrip)
         d["detail_weight"] = weight
+        gain: Any = weight
+        if self.detail_local_gain is not None and weight < 1.0:
+            gain = torch.from_numpy(np.maximum(weight, self._local_gain(native, roundtrip)))[None]
         for key in self.key_iterator(d):
             correction = torch.as_tensor(d[key])
             base = torch.as_tensor(native)[:1].to(correction.dtype)
@@ -175,10 +231,19 @@ class AddToNatived(MapTransform):
             if weight < 1.0:
                 if roundtrip is None:
                     raise InputDataError(f"the network input '{self.roundtrip_key}' was not brought back to the grid")
-                base = weight * base + (1.0 - weight) * torch.as_tensor(roundtrip)[:1].to(correction.dtype)
+                kept = gain.to(correction.dtype) if isinstance(gain, torch.Tensor) else gain
+                base = kept * base + (1.0 - kept) * torch.as_tensor(roundtrip)[:1].to(correction.dtype)
             meta = native.meta if isinstance(native, MetaTensor) else getattr(d[key], "meta", {})
             d[key] = MetaTensor(base + correction, meta=dict(meta))
         return d
+
+    def _local_gain(self, native: Any, roundtrip: Any) -> np.ndarray:
+        """The band's local Wiener gain map (`local_band_gain`) over the study's estimated support."""
+        from ..metrics.image_quality import estimate_support_mask
+
+        image = torch.as_tensor(native)[0].float().cpu().numpy()
+        band = image - torch.as_tensor(roundtrip)[0].float().cpu().numpy()
+        return local_band_gain(image, band, estimate_support_mask(image), **self.detail_local_gain)
 
     def _read_weight(self, native: Any, roundtrip: Any) -> float:
         """w from the study's own band (native - its round trip) over its estimated support, through the line."""
