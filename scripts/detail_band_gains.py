@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bundle.generalist.detail_band import band_gains, fit_reading_line, grid_band
     from bundle.io import ensure_writable_dir, write_json, write_text
     from bundle.tables import format_table
-    from bundle.transforms.native_grid import detail_weight
+    from bundle.transforms.native_grid import detail_weight, line_gain
 
     weights = Path(args.weights)
     detail_drf = recorded_detail_drf(weights.with_name(f"{weights.stem}_provenance.json"), weights)
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     line = fit_reading_line([r for r in records if r["test_set"] == args.fit_set])
     for r in records:
         r["rule"] = detail_weight(r["drf"], detail_drf)
-        r["calibrated"] = float(np.clip(line["intercept"] + line["slope"] * r["flat"], 0.0, 1.0))
+        r["calibrated"] = line_gain(r["flat"], line)
 
     def spread(rows: list, key: str) -> str:
         values = [r[key] for r in rows]

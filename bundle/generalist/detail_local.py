@@ -23,7 +23,7 @@ from ..metrics.image_quality import estimate_support_mask, masked_psnr
 from ..metrics.lesion import bias_pct, lesion_values
 from ..metrics.statistics import paired_comparison
 from ..quantification.records import KIND_POLARITY
-from ..transforms.native_grid import flat_band_reading, local_band_gain
+from ..transforms.native_grid import local_band_gain, read_gain
 
 __all__ = ["GRID", "PSNR_ALLOWANCE_DB", "READ_GAIN", "choose_rule", "rule_name", "rule_rows", "summary_rows"]
 
@@ -53,7 +53,7 @@ def rule_rows(
     `roundtrip` are the study's RAS volumes on its own grid; `line` the read gain's {intercept, slope}."""
     band = low - roundtrip
     brain = estimate_support_mask(low)
-    weight = float(np.clip(line["intercept"] + line["slope"] * flat_band_reading(low, band, brain), 0.0, 1.0))
+    weight = read_gain(low, band, brain, line)
     outputs: dict[str, np.ndarray] = {READ_GAIN: resampled + weight * band}
     for sigma, factor in grid:
         gain = np.maximum(weight, local_band_gain(low, band, brain, sigma, factor))

@@ -49,8 +49,10 @@ __all__ = [
     "NetworkCorrectiond",
     "detail_weight",
     "flat_band_reading",
+    "line_gain",
     "local_band_gain",
     "local_gain_setting",
+    "read_gain",
     "reading_line",
 ]
 
@@ -103,6 +105,16 @@ def flat_band_reading(image: np.ndarray, band: np.ndarray, brain: np.ndarray) ->
     if not total > EMPTY_BAND * scale:  # rounding only: the study is on the network's grid
         return 1.0
     return max(0.0, 1.0 - float(np.mean(normalised[flat] ** 2)) / total)
+
+
+def line_gain(reading: float, line: Mapping[str, float]) -> float:
+    """A gain from a band reading through `line` ({intercept, slope}), clipped to 0-1."""
+    return float(np.clip(line["intercept"] + line["slope"] * reading, 0.0, 1.0))
+
+
+def read_gain(image: np.ndarray, band: np.ndarray, brain: np.ndarray, line: Mapping[str, float]) -> float:
+    """The study-wide gain read from the study: `line_gain` of its `flat_band_reading`."""
+    return line_gain(flat_band_reading(image, band, brain), line)
 
 
 def local_gain_setting(value: Any) -> dict[str, float] | None:
@@ -214,12 +226,16 @@ class AddToNatived(MapTransform):
                 "(CopyItemsd) before resampling"
             )
         weight = detail_weight(d.get(self.dose_key), self.detail_drf)
+        study_band = None  # read once, for both gains
         if self.detail_reading is not None:
-            weight = self._read_weight(native, roundtrip)
+            study_band = self._study_band(native, roundtrip)
+            weight = read_gain(*study_band, self.detail_reading)
         d["detail_weight"] = weight
         gain: Any = weight
         if self.detail_local_gain is not None and weight < 1.0:
-            gain = torch.from_numpy(np.maximum(weight, self._local_gain(native, roundtrip)))[None]
+            if study_band is None:
+                study_band = self._study_band(native, roundtrip)
+            gain = torch.from_numpy(np.maximum(weight, local_band_gain(*study_band, **self.detail_local_gain)))[None]
         for key in self.key_iterator(d):
             correction = torch.as_tensor(d[key])
             base = torch.as_tensor(native)[:1].to(correction.dtype)
@@ -237,22 +253,12 @@ class AddToNatived(MapTransform):
             d[key] = MetaTensor(base + correction, meta=dict(meta))
         return d
 
-    def _local_gain(self, native: Any, roundtrip: Any) -> np.ndarray:
-        """The band's local Wiener gain map (`local_band_gain`) over the study's estimated support."""
-        from ..metrics.image_quality import estimate_support_mask
-
-        image = torch.as_tensor(native)[0].float().cpu().numpy()
-        band = image - torch.as_tensor(roundtrip)[0].float().cpu().numpy()
-        return local_band_gain(image, band, estimate_support_mask(image), **self.detail_local_gain)
-
-    def _read_weight(self, native: Any, roundtrip: Any) -> float:
-        """w from the study's own band (native - its round trip) over its estimated support, through the line."""
+    def _study_band(self, native: Any, roundtrip: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the study, its band: the study minus its round trip, its estimated support), each (X, Y, Z)."""
         from ..metrics.image_quality import estimate_support_mask
 
         if roundtrip is None:
             raise InputDataError(f"the network input '{self.roundtrip_key}' was not brought back to the grid")
         image = torch.as_tensor(native)[0].float().cpu().numpy()
         band = image - torch.as_tensor(roundtrip)[0].float().cpu().numpy()
-        reading = flat_band_reading(image, band, estimate_support_mask(image))
-        line = self.detail_reading
-        return float(np.clip(line["intercept"] + line["slope"] * reading, 0.0, 1.0))
+        return image, band, estimate_support_mask(image)
