@@ -89,7 +89,7 @@ def test_evaluation_runs_the_shipped_inference_path(tiny_dataset, tiny_trained, 
     np.testing.assert_allclose(written, evaluated, rtol=0, atol=1e-5 * float(written.max()))
     # the gain read from the study (the default) is in its record and, below 1, in the run's summary
     weight = json.loads((tmp_path / "out" / "offgrid_denoised.json").read_text())["made_by"]["detail_weight"]
-    assert 0.0 <= weight < 1.0 and f"sub-grid detail kept x {weight:.2f}" in proc.stdout
+    assert 0.0 <= weight < 1.0 and f"study-wide sub-grid detail gain {weight:.2f}" in proc.stdout
 
 
 def test_the_read_gain_is_one_for_an_empty_band_and_falls_with_the_noise_in_it():

@@ -238,7 +238,7 @@ class BatchInference:
                 detail += f" (DRF {used['drf']:g}, {used['source']})"
             weight = self.study_denoiser.detail_weights.get(r.name) if r.status == "ok" else None
             if weight is not None and weight < 1.0:
-                detail += f" (sub-grid detail kept x {weight:.2f})"
+                detail += f" (study-wide sub-grid detail gain {weight:.2f})"
             if r.name in self.warnings:
                 detail += f" (warning: {self.warnings[r.name]})"
             lines.append(f"  {r.status:7s} {r.name} ({r.seconds:.1f} s): {detail}")
