@@ -215,8 +215,7 @@ def restate_generalist(
             f"--report {report_file}: measured none of the shipped weights (sha256 {shipped_sha[:12]}...); "
             "evaluate models/model.pt again"
         )
-    if not any(r.get("method") == name and r.get("test_set") == "paper" for r in report.get("records") or []):
-        raise InputDataError(f"--report {report_file}: holds no paper-subject records of '{name}'")
+    _require_paper_records(report, report_file, name)
     earlier = list(record.get("earlier_test_reports") or []) + [record.get("test_report")]
     record = dict(
         record,
@@ -295,9 +294,14 @@ def _checked_report(report_file: str | Path, checkpoints: Path, weights_sha256: 
             f"--report {report_file}: measured weights with sha256 {str(measured)[:12]}..., not "
             f"{checkpoints / 'best.pt'} ({weights_sha256[:12]}...); evaluate these weights again"
         )
-    if not any(r.get("method") == name and r.get("test_set") == "paper" for r in report["records"]):
-        raise InputDataError(f"--report {report_file}: holds no paper-subject records of '{name}'")
+    _require_paper_records(report, report_file, name)
     return name, report
+
+
+def _require_paper_records(report: dict[str, Any], report_file: str | Path, name: str) -> None:
+    """Refuse (one line) a report without paper-subject records of the run `name`, which the release summarises."""
+    if not any(r.get("method") == name and r.get("test_set") == "paper" for r in report.get("records") or []):
+        raise InputDataError(f"--report {report_file}: holds no paper-subject records of '{name}'")
 
 
 def _generalist_summary(records: list[dict[str, Any]], method: str) -> dict[str, float]:

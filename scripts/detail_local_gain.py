@@ -48,8 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bundle.quantification.references import SubjectReferences
     from bundle.tables import format_table
 
-    sets = {**named_paths([args.fit_set], "fit-set", "DATALIST"), **named_paths(args.test_set, "test-set", "DATALIST")}
-    fit_name = next(iter(named_paths([args.fit_set], "fit-set", "DATALIST")))
+    fit_set = named_paths([args.fit_set], "fit-set", "DATALIST")
+    sets = {**fit_set, **named_paths(args.test_set, "test-set", "DATALIST")}
+    fit_name = next(iter(fit_set))
     out = ensure_writable_dir(args.out, "setting out")
     line = read_json(INFERENCE_CONFIG, "inference config")["detail_reading_line"]
     zero = {"intercept": 0.0, "slope": 0.0}  # w = 0: the network's output resampled back
