@@ -26,14 +26,10 @@ TEST_SETS = [
 
 
 def build_parser() -> OneLineArgumentParser:
+    from bundle.generalist.rule_selection import add_selection_arguments
+
     p = OneLineArgumentParser(prog="detail_local_gain.py", description=__doc__.splitlines()[0])
-    p.add_argument("--fit-set", default=FIT_SET, help="NAME=DATALIST the rule is chosen on (never a test set)")
-    p.add_argument("--test-set", nargs="+", default=TEST_SETS, help="NAME=DATALIST of test sets off the 2 mm grid")
-    p.add_argument("--drf", nargs="+", type=float, default=[2.0, 4.0, 10.0, 20.0, 50.0, 100.0, 200.0])
-    p.add_argument("--weights", default="models/model.pt", help="the network (given the true DRF)")
-    p.add_argument("--subjects", type=int, default=None, help="only the first N subjects of each set")
-    p.add_argument("--out", default="docs/generalist/detail_local_gain")
-    return p
+    return add_selection_arguments(p, FIT_SET, TEST_SETS, "docs/generalist/detail_local_gain")
 
 
 @cli_errors
@@ -44,12 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bundle.deploy.study_denoiser import INFERENCE_CONFIG
     from bundle.deploy.trained_denoiser import TrainedDenoiser, ras_array
     from bundle.generalist.detail_local import choose_rule, rule_rows, summary_rows
-    from bundle.io import ensure_writable_dir, file_sha256, load_ras_volume, read_json, write_json, write_text
+    from bundle.generalist.rule_selection import table_lines, write_selection_report
+    from bundle.io import ensure_writable_dir, file_sha256, load_ras_volume, read_json
     from bundle.quantification.references import SubjectReferences
-    from bundle.tables import format_table
 
     fit_set = named_paths([args.fit_set], "fit-set", "DATALIST")
-    sets = {**fit_set, **named_paths(args.test_set, "test-set", "DATALIST")}
+    sets = {**fit_set, **(named_paths(args.test_set, "test-set", "DATALIST") if args.test_set else {})}
     fit_name = next(iter(fit_set))
     out = ensure_writable_dir(args.out, "setting out")
     line = read_json(INFERENCE_CONFIG, "inference config")["detail_reading_line"]
@@ -89,12 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Each cell: the read gain (bundle 0.3.1's default) / the chosen local gain; hot lesions by the phantom's kind.",
         "",
     ]
-    for table in tables:
-        if table:
-            lines += [format_table(table, list(table[0])), ""]
-    write_json({"command": command, "chosen": chosen, "rows": rows}, out / "results.json", overwrite=True)
-    write_text("\n".join(lines) + "\n", out / "README.md", overwrite=True)
-    print("\n".join(lines))
+    lines += table_lines(tables)
+    write_selection_report(out, {"command": command, "chosen": chosen, "rows": rows}, lines)
     return 0
 
 

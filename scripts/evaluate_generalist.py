@@ -25,14 +25,21 @@ from bundle.simulation.presets import DOSE_CHAIN
 
 logger = logging.getLogger("evaluate_generalist")
 
+NO_RESTORE = {"hot_uptake_restore": None}
 OUTPUT_VARIANTS = {  # each names every setting of the output on the study's grid, whatever the default is
-    "resampled": {"native_grid_correction": False},  # bundle 0.2.0's output
-    "all-detail": {"detail_drf": None, "detail_reading": None, "detail_local_gain": None},  # w = 1
-    "drf-rule": {"detail_reading": None, "detail_local_gain": None},  # bundle 0.3.0's w = 1 / (1 + DRF / detail_drf)
-    "image-gain": {"detail_reading": "@detail_reading_line", "detail_local_gain": None},  # 0.3.1: w read from the study
-    "local-gain": {  # that w raised voxel by voxel where the band holds more than noise
+    "resampled": {"native_grid_correction": False, **NO_RESTORE},  # bundle 0.2.0's output
+    "all-detail": {"detail_drf": None, "detail_reading": None, "detail_local_gain": None, **NO_RESTORE},  # w = 1
+    "drf-rule": {"detail_reading": None, "detail_local_gain": None, **NO_RESTORE},  # 0.3.0: w = 1 / (1 + DRF / ...)
+    "image-gain": {"detail_reading": "@detail_reading_line", "detail_local_gain": None, **NO_RESTORE},  # 0.3.1
+    "local-gain": {  # 0.3.2: that w raised voxel by voxel where the band holds more than noise
         "detail_reading": "@detail_reading_line",
         "detail_local_gain": "@detail_local_gain_setting",
+        **NO_RESTORE,
+    },
+    "hot-uptake": {  # and the hot-focus uptake restore (transforms.hot_uptake)
+        "detail_reading": "@detail_reading_line",
+        "detail_local_gain": "@detail_local_gain_setting",
+        "hot_uptake_restore": "@hot_uptake_restore_setting",
     },
 }
 
@@ -100,7 +107,9 @@ def build_parser() -> OneLineArgumentParser:
         "sub-grid detail kept), 'drf-rule' (bundle 0.3.0's gain w = 1 / (1 + DRF / detail_drf) instead of the one "
         "read from each study), 'image-gain' (bundle 0.3.1: one gain read from each study by configs/inference.json's "
         "detail_reading_line), 'local-gain' (that gain raised voxel by voxel where the band holds more than noise: "
-        "configs/inference.json's detail_local_gain_setting)",
+        "configs/inference.json's detail_local_gain_setting; bundle 0.3.2), 'hot-uptake' (0.3.2's output with the "
+        "hot-focus uptake restore, configs/inference.json's hot_uptake_restore_setting); each names every setting of "
+        "the output, whatever the default is",
     )
     p.add_argument("--drf", nargs="+", default=[f"{d:g}" for d in DOSE_CHAIN], help="dose levels (default 2-200)")
     p.add_argument(
@@ -340,10 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     if args.output_variants:
         header += [
-            "Output variants of the first network, which differ only on test sets off the 2 mm grid "
-            "(new-scanners-native): `, resampled output` is bundle 0.2.0's (the prediction resampled from the 2 mm "
-            "grid back to the study's); `, all-detail output` adds the resampled correction to the untouched input; "
-            "the default keeps the input's sub-grid detail with the fitted Wiener gain (bundle/transforms/native_grid.py).",
+            "Output variants of the first network (`--output-variants`; each names every setting of the output): "
+            "`, resampled output` is bundle 0.2.0's (the prediction resampled from the 2 mm grid back to the "
+            "study's); `, all-detail output` adds the resampled correction to the untouched input; `, drf-rule`, "
+            "`, image-gain` and `, local-gain output` are bundles 0.3.0, 0.3.1 and 0.3.2's sub-grid detail gains "
+            "(bundle/transforms/native_grid.py); these differ only on test sets off the 2 mm grid. `, hot-uptake "
+            "output` adds the hot-focus uptake restore (bundle/transforms/hot_uptake.py), which acts on every grid.",
             "",
         ]
     lines = report_lines(shown, list(methods), next(iter(runs)), drfs, header, names, baselines=list(baseline_params))

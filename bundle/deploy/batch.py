@@ -180,6 +180,9 @@ class BatchInference:
                 weight = self.study_denoiser.detail_weights.get(study["name"])
                 if weight is not None and outputs.made_by is not None:
                     outputs.made_by = dict(outputs.made_by, detail_weight=round(weight, 4))
+                focus = self.study_denoiser.hot_focus_ml.get(study["name"])
+                if focus is not None and outputs.made_by is not None:
+                    outputs.made_by = dict(outputs.made_by, hot_focus_ml=round(focus, 2))
             return StudyResult(study["name"], "ok", time.perf_counter() - start, written)
         except Exception as exc:  # noqa: BLE001 - one bad study must not stop the batch
             logger.debug("study %s failed", study["name"], exc_info=exc)

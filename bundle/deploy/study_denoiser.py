@@ -61,6 +61,7 @@ class StudyDenoiser:
         self.device = torch.device(device)
         self.dose_input = dose_input
         self.detail_weights: dict[str, float] = {}  # per study: the gain of its sub-grid detail (native_grid)
+        self.hot_focus_ml: dict[str, float] = {}  # per study: the volume the hot-uptake restore acted on (hot_uptake)
         if hasattr(self.network, "eval"):
             self.network.eval()
 
@@ -86,6 +87,8 @@ class StudyDenoiser:
         processed = self.postprocessing(item)
         if processed.get("detail_weight") is not None:
             self.detail_weights[name] = float(processed["detail_weight"])
+        if processed.get("hot_focus_ml") is not None:
+            self.hot_focus_ml[name] = float(processed["hot_focus_ml"])
         result = processed["pred"]
         if not bool(torch.isfinite(torch.as_tensor(result)).all()):
             raise ValueError(f"study {name}: the prediction contains NaN or Inf")

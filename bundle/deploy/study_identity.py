@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import torch
 
 from ..io import file_sha256
+from ..transforms.hot_uptake import hot_uptake_setting
 from ..transforms.native_grid import local_gain_setting, reading_line
 
 __all__ = ["identity_differences", "run_identity", "study_identity"]
@@ -39,12 +40,13 @@ def run_identity(
     noise_estimator_sha256: str | None = None,
     detail_reading: Mapping[str, Any] | None = None,
     detail_local_gain: Mapping[str, Any] | None = None,
+    hot_uptake_restore: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The settings of this run that determine every study's output; `model_files` maps each backend to its file;
     `noise_estimator_sha256` names the noise estimator's weights when it may choose a study's dose code;
     `detail_reading` the line of a sub-grid gain read from each study (absent from the records of earlier runs,
     which used the DRF rule, so they still match when it is None); `detail_local_gain` the band's local gain setting
-    (likewise absent from earlier records)."""
+    (likewise absent from earlier records); `hot_uptake_restore` the hot-focus restore setting (likewise)."""
     model = Path(str(model_files.get(backend, "")))
     return {
         "model_sha256": file_sha256(model) if model.is_file() else None,
@@ -56,6 +58,7 @@ def run_identity(
         "noise_estimator_sha256": noise_estimator_sha256,
         "detail_reading": reading_line(detail_reading),
         "detail_local_gain": local_gain_setting(detail_local_gain),
+        "hot_uptake_restore": hot_uptake_setting(hot_uptake_restore),
     }
 
 

@@ -23,9 +23,18 @@ from ..metrics.image_quality import estimate_support_mask, masked_psnr
 from ..metrics.lesion import bias_pct, lesion_values
 from ..metrics.statistics import paired_comparison
 from ..quantification.records import KIND_POLARITY
-from ..transforms.native_grid import local_band_gain, read_gain
+from ..transforms.native_grid import local_band_gain, read_gain, uptake_and_flat
 
-__all__ = ["GRID", "PSNR_ALLOWANCE_DB", "READ_GAIN", "choose_rule", "rule_name", "rule_rows", "summary_rows"]
+__all__ = [
+    "GRID",
+    "PSNR_ALLOWANCE_DB",
+    "READ_GAIN",
+    "choose_rule",
+    "rule_name",
+    "rule_rows",
+    "scored_rows",
+    "summary_rows",
+]
 
 GRID = [(s, k) for s in (1.0, 2.0, 3.0) for k in (1.0, 1.5, 2.0, 3.0)]  # (sigma_voxels, noise_factor)
 PSNR_ALLOWANCE_DB = 0.05  # the chosen rule's mean PSNR may fall at most this far below the read gain's, at any DRF
@@ -55,63 +64,94 @@ def rule_rows(
     brain = estimate_support_mask(low)
     weight = read_gain(low, band, brain, line)
     outputs: dict[str, np.ndarray] = {READ_GAIN: resampled + weight * band}
+    study_uptake = uptake_and_flat(low, brain)  # once for every rule
     for sigma, factor in grid:
-        gain = np.maximum(weight, local_band_gain(low, band, brain, sigma, factor))
+        gain = np.maximum(weight, local_band_gain(low, band, brain, sigma, factor, study_uptake))
         outputs[rule_name(sigma, factor)] = resampled + gain * band
+    return scored_rows(subject, drf, outputs, references, kinds, read_weight=weight)
+
+
+def scored_rows(
+    subject: str,
+    drf: float,
+    outputs: Mapping[str, np.ndarray],
+    references: Any,
+    kinds: Mapping[str, str] | None,
+    **extra: Any,
+) -> list[dict[str, Any]]:
+    """One row per output ({rule: RAS volume on the study's grid}) of one study: its PSNR in the brain, each hot
+    lesion's SUVmean, SUVmax and SUVpeak bias and each cold lesion's SUVmean bias against the full dose (lesions by the
+    phantom's kind; a lesion the volume does not hold is left out), and the `extra` fields."""
     lesion_map = None if references.lesion is None else np.rint(references.lesion).astype(int)
-    hot = [] if lesion_map is None else [int(k) for k, v in (kinds or {}).items() if KIND_POLARITY.get(v) == "hot"]
+    present = set() if lesion_map is None else {int(v) for v in np.unique(lesion_map) if v > 0}
+    polarity = {int(k): KIND_POLARITY.get(v) for k, v in (kinds or {}).items() if int(k) in present}
+    hot = [label for label, p in polarity.items() if p == "hot"]
+    cold = [label for label, p in polarity.items() if p == "cold"]
     vox = references.voxel_size_mm
-    full = {label: lesion_values(references.full, lesion_map == label, vox) for label in hot}
+    full = {label: lesion_values(references.full, lesion_map == label, vox) for label in hot + cold}
     rows = []
     for rule, image in outputs.items():
-        values = {label: lesion_values(image, lesion_map == label, vox) for label in hot}
+        values = {label: lesion_values(image, lesion_map == label, vox) for label in hot + cold}
         rows.append(
             {
                 "subject": subject,
                 "drf": float(drf),
                 "rule": rule,
-                "read_weight": weight,
+                **extra,
                 "psnr": masked_psnr(image, references.full, references.mask),
                 "hot_suv_mean_bias_pct": [bias_pct(values[x]["suv_mean"], full[x]["suv_mean"]) for x in hot],
                 "hot_suv_max_bias_pct": [bias_pct(values[x]["suv_max"], full[x]["suv_max"]) for x in hot],
+                "hot_suv_peak_bias_pct": [bias_pct(values[x]["suv_peak"], full[x]["suv_peak"]) for x in hot],
+                "cold_suv_mean_bias_pct": [bias_pct(values[x]["suv_mean"], full[x]["suv_mean"]) for x in cold],
             }
         )
     return rows
 
 
 def _mean(rows: Sequence[dict[str, Any]], key: str, transform: Callable[[float], float] = float) -> float:
-    values = [transform(v) for r in rows for v in r[key]]
+    values = [transform(v) for r in rows for v in r.get(key, [])]
     return float(np.mean(values)) if values else float("nan")
 
 
-def choose_rule(rows: Sequence[dict[str, Any]], allowance_db: float = PSNR_ALLOWANCE_DB) -> str:
-    """The local rule of `rows` (one cohort) with the smallest mean |hot SUVmax bias| at `LESION_DRFS` among those
-    whose mean PSNR is at most `allowance_db` below the read gain's at every DRF; the read gain when none is."""
+def choose_rule(
+    rows: Sequence[dict[str, Any]],
+    allowance_db: float = PSNR_ALLOWANCE_DB,
+    baseline: str = READ_GAIN,
+    lesion_key: str = "hot_suv_max_bias_pct",
+) -> str:
+    """The rule of `rows` (one cohort) with the smallest mean |`lesion_key`| (hot SUVmax bias) at `LESION_DRFS` among
+    those whose mean PSNR is at most `allowance_db` below the `baseline` rule's at every DRF; `baseline` when none is.
+    """
     drfs = sorted({r["drf"] for r in rows})
-    rules = [r for r in dict.fromkeys(x["rule"] for x in rows) if r != READ_GAIN]
+    rules = [r for r in dict.fromkeys(x["rule"] for x in rows) if r != baseline]
 
     def mean_psnr(rule: str, drf: float) -> float:
         return float(np.mean([r["psnr"] for r in rows if r["rule"] == rule and r["drf"] == drf]))
 
-    allowed = [
-        rule for rule in rules if all(mean_psnr(rule, d) >= mean_psnr(READ_GAIN, d) - allowance_db for d in drfs)
-    ]
+    allowed = [rule for rule in rules if all(mean_psnr(rule, d) >= mean_psnr(baseline, d) - allowance_db for d in drfs)]
     if not allowed:
-        return READ_GAIN
+        return baseline
 
     def lesion_cost(rule: str) -> float:
         mine = [r for r in rows if r["rule"] == rule and r["drf"] in LESION_DRFS]
-        return _mean(mine, "hot_suv_max_bias_pct", abs)
+        return _mean(mine, lesion_key, abs)
 
     return min(allowed, key=lesion_cost)
 
 
-def summary_rows(rows: Sequence[dict[str, Any]], test_set: str, rule: str) -> list[dict[str, str]]:
-    """Per DRF: `rule` against the read gain: PSNR difference with its paired 95 % CI, and the hot lesions' mean
-    signed and absolute SUVmean and SUVmax bias under each."""
+def summary_rows(
+    rows: Sequence[dict[str, Any]],
+    test_set: str,
+    rule: str,
+    baseline: str = READ_GAIN,
+    names: tuple[str, str] = ("local", "read gain"),
+) -> list[dict[str, str]]:
+    """Per DRF: `rule` against the `baseline` rule (short `names`: rule's, baseline's): PSNR difference with its paired
+    95 % CI, and the hot lesions' mean signed and absolute SUVmean, SUVmax and SUVpeak bias under each."""
+    mine_name, base_name = names
     out = []
     for drf in sorted({r["drf"] for r in rows}):
-        base = {r["subject"]: r for r in rows if r["drf"] == drf and r["rule"] == READ_GAIN}
+        base = {r["subject"]: r for r in rows if r["drf"] == drf and r["rule"] == baseline}
         mine = {r["subject"]: r for r in rows if r["drf"] == drf and r["rule"] == rule}
         subjects = sorted(set(base) & set(mine))
         if len(subjects) < 2:
@@ -127,11 +167,13 @@ def summary_rows(rows: Sequence[dict[str, Any]], test_set: str, rule: str) -> li
                 "test set": test_set,
                 "DRF": f"{drf:g}",
                 "n": str(len(subjects)),
-                "PSNR: local - read gain, dB": f"{cmp.mean_difference:+.2f} ({cmp.ci_low:+.2f} to {cmp.ci_high:+.2f})",
-                "hot SUVmean bias %: read / local": pair("hot_suv_mean_bias_pct"),
+                f"PSNR: {mine_name} - {base_name}, dB": f"{cmp.mean_difference:+.2f} ({cmp.ci_low:+.2f} to {cmp.ci_high:+.2f})",
+                f"hot SUVmean bias %: {base_name} / {mine_name}": pair("hot_suv_mean_bias_pct"),
                 "mean abs": pair("hot_suv_mean_bias_pct", abs, ""),
-                "hot SUVmax bias %: read / local": pair("hot_suv_max_bias_pct"),
+                f"hot SUVmax bias %: {base_name} / {mine_name}": pair("hot_suv_max_bias_pct"),
                 "mean abs ": pair("hot_suv_max_bias_pct", abs, ""),
+                f"hot SUVpeak bias %: {base_name} / {mine_name}": pair("hot_suv_peak_bias_pct"),
+                "mean abs  ": pair("hot_suv_peak_bias_pct", abs, ""),
             }
         )
     return out

@@ -2,6 +2,7 @@
 lesion and noise-balance loss weights."""
 
 from .dose import DoseCoded, DoseLevelScalesd, RandDoseLeveld, dose_code
+from .hot_uptake import RestoreHotUptaked
 from .intensity import PercentileScaled, percentile_scale
 from .loading import LoadPETd
 from .loss_weight import AppendLossWeightd, AppendNoiseBalanceWeightd, LesionLossWeightd, lesion_loss_weight
@@ -28,6 +29,7 @@ __all__ = [
     "RandDoseLeveld",
     "RandTransposed",
     "RequireMRd",
+    "RestoreHotUptaked",
     "dose_code",
     "lesion_loss_weight",
     "percentile_scale",

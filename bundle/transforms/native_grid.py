@@ -54,6 +54,7 @@ __all__ = [
     "local_gain_setting",
     "read_gain",
     "reading_line",
+    "uptake_and_flat",
 ]
 
 FLAT_FRACTION = 0.3  # the flattest part of the brain, where the sub-grid band should hold noise alone
@@ -79,7 +80,7 @@ def reading_line(line: Any) -> dict[str, float] | None:
 EMPTY_BAND = 1e-10  # a band whose mean square is below this fraction of the image's is empty (float rounding)
 
 
-def _uptake_and_flat(image: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def uptake_and_flat(image: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The smoothed uptake (floored at 1e-3 of its brain mean), which Poisson-like noise variance follows, and the
     brain's flattest `FLAT_FRACTION` (lowest gradient of the smoothed image), where the band should hold noise alone."""
     from scipy.ndimage import gaussian_filter
@@ -98,7 +99,7 @@ def flat_band_reading(image: np.ndarray, band: np.ndarray, brain: np.ndarray) ->
     image, band = np.asarray(image, dtype=np.float64), np.asarray(band, dtype=np.float64)
     if not brain.any():
         return 1.0
-    uptake, flat = _uptake_and_flat(image, brain)
+    uptake, flat = uptake_and_flat(image, brain)
     normalised = band / np.sqrt(uptake)
     total = float(np.mean(normalised[brain] ** 2))
     scale = float(np.mean(np.square(image[brain]) / uptake[brain]))
@@ -134,18 +135,24 @@ def local_gain_setting(value: Any) -> dict[str, float] | None:
 
 
 def local_band_gain(
-    image: np.ndarray, band: np.ndarray, brain: np.ndarray, sigma_voxels: float, noise_factor: float
+    image: np.ndarray,
+    band: np.ndarray,
+    brain: np.ndarray,
+    sigma_voxels: float,
+    noise_factor: float,
+    study_uptake: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The band's adaptive (local) Wiener gain at each voxel, w(x) = max(0, 1 - k N(x) / P(x)): P the band's local
     power (its square smoothed by a Gaussian of `sigma_voxels`), N(x) = c x the smoothed uptake with c the band's
     power per unit uptake over the brain's flattest part (noise alone there), k = `noise_factor`. Near 1 where the
-    band holds more than noise (edges, small lesions), near 0 where it is noise; 1 everywhere for an empty band."""
+    band holds more than noise (edges, small lesions), near 0 where it is noise; 1 everywhere for an empty band.
+    `study_uptake` is the study's `uptake_and_flat`, when already computed (one study, several rules)."""
     from scipy.ndimage import gaussian_filter
 
     image, band = np.asarray(image, dtype=np.float64), np.asarray(band, dtype=np.float64)
     if not brain.any():
         return np.ones_like(band)
-    uptake, flat = _uptake_and_flat(image, brain)
+    uptake, flat = uptake_and_flat(image, brain) if study_uptake is None else study_uptake
     per_uptake = float(np.mean(band[flat] ** 2 / uptake[flat]))
     power = gaussian_filter(band**2, float(sigma_voxels))
     return np.clip(1.0 - float(noise_factor) * per_uptake * uptake / np.maximum(power, 1e-30), 0.0, 1.0)
