@@ -153,3 +153,95 @@ def test_dose_input_reads_the_drf_from_the_header_and_names_a_disagreeing_image(
     assert dose.used["t"]["drf"] == 200.0 and "above the trained 200" in caplog.text
     with pytest.raises(ConfigValueError, match="no DRF"):
         dose("n", image, study={"image": str(tmp_path / "x.nii.gz"), "format": "nifti"})
+
+
+def bids_sidecar(activity=370.0, units="MBq", injection_s=0.0, start_s=2700.0, frames=(600.0,), **extra):
+    """A BIDS-PET sidecar: `activity` injected at `injection_s`, the image's frames from `start_s` (s from TimeZero)."""
+    sidecar = {
+        "TracerRadionuclide": "F18",
+        "InjectedRadioactivity": activity,
+        "InjectedRadioactivityUnits": units,
+        "InjectionStart": injection_s,
+        "FrameTimesStart": [start_s + sum(frames[:i]) for i in range(len(frames))],
+        "FrameDuration": list(frames),
+        "ImageDecayCorrected": True,
+    }
+    sidecar.update(extra)
+    return sidecar
+
+
+@pytest.mark.parametrize(
+    "sidecar, activity_bq, delay_s, frame_s",
+    [
+        (bids_sidecar(), 370e6, 2700.0, 600.0),  # the reference itself
+        (bids_sidecar(activity=1.0, units="mCi"), 37e6, 2700.0, 600.0),  # mCi: DRF 10
+        (bids_sidecar(injection_s=-300.0, start_s=5400.0, frames=(150.0, 150.0)), 370e6, 5700.0, 300.0),
+        (bids_sidecar(activity=18.5, FrameTimesStart=None, ScanStart=2700.0, frames=(600.0,)), 18.5e6, 2700.0, 600.0),
+    ],
+)
+def test_the_bids_sidecar_drf_matches_an_independent_integral_within_one_percent(
+    sidecar, activity_bq, delay_s, frame_s
+):
+    from bundle.deploy.header_dose import sidecar_dose
+
+    dose = sidecar_dose(sidecar)
+    truth = integrated_decays(370e6, 45 * 60, 600, F18_HALF_LIFE_S) / integrated_decays(
+        activity_bq, delay_s, frame_s, F18_HALF_LIFE_S
+    )
+    assert header_drf(dose, REFERENCE) == pytest.approx(truth, rel=0.01)
+
+
+def test_a_sidecar_without_the_dose_gives_none_and_impossible_fields_a_named_error(tmp_path):
+    from bundle.deploy.header_dose import read_sidecar_dose, sidecar_dose
+
+    assert sidecar_dose({"TracerRadionuclide": "F18"}) is None
+    assert sidecar_dose(bids_sidecar(InjectedRadioactivityUnits=None)) is None
+    for bad, match in (
+        (bids_sidecar(units="counts"), "InjectedRadioactivityUnits 'counts'"),
+        (bids_sidecar(TracerRadionuclide="Tc99m"), "TracerRadionuclide 'Tc99m'"),
+        (bids_sidecar(injection_s=3000.0), "before the injection"),
+        (bids_sidecar(activity=0.0), "must be > 0"),
+        (bids_sidecar(InjectionStart="09:30"), "InjectionStart must be a number"),
+    ):
+        with pytest.raises(InputDataError, match=match):
+            sidecar_dose(bad, "x.json")
+    broken = tmp_path / "s.json"
+    broken.write_text("{not json")
+    with pytest.raises(InputDataError, match="s.json: not a readable JSON sidecar"):
+        read_sidecar_dose(broken)
+
+
+def test_a_nifti_study_reads_its_drf_from_its_bids_sidecar(tmp_path, caplog):
+    """The input folder attaches `<name>.json` to the study `<name>.nii.gz` (an orphan JSON is skipped with the
+    reason); with a reference protocol the study's DRF comes from it, named as the sidecar's; a rerun after the
+    sidecar changed is told so."""
+    import json
+    import logging
+
+    import nibabel as nib
+    import torch
+
+    from bundle.deploy.dose_input import DoseInput
+    from bundle.deploy.study_finder import scan_input
+    from bundle.deploy.study_identity import identity_differences, run_identity, study_identity
+
+    volume = np.random.default_rng(0).random((8, 8, 4)).astype(np.float32) + 1.0
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / "pet.nii.gz"))
+    (tmp_path / "pet.json").write_text(json.dumps(bids_sidecar(activity=37.0)))  # a tenth: DRF 10
+    (tmp_path / "other.json").write_text("{}")
+    studies, skipped = scan_input(tmp_path)
+    assert [s["name"] for s in studies] == ["pet"] and studies[0]["sidecar"].endswith("pet.json")
+    assert [(p.endswith("other.json"), "not the BIDS sidecar" in r) for p, r in skipped] == [(True, True)]
+    reference = {"activity_mbq": 370.0, "uptake_min": 45.0, "frame_min": 10.0}
+    dose = DoseInput(None, None, (2.0, 200.0), reference)
+    dose.check()
+    dose("pet", torch.ones(1, 8, 8, 4), study=studies[0])
+    assert dose.used["pet"]["source"] == "sidecar" and dose.used["pet"]["drf"] == pytest.approx(10.0, rel=0.01)
+    estimator = {"floor": 0.0, "slope": 1.0}  # the image "looks like" a DRF far from 10
+    with caplog.at_level(logging.WARNING, logger="bundle.deploy.dose_input"):
+        DoseInput(None, estimator, (2.0, 200.0), reference)("pet", torch.ones(1, 8, 8, 4), study=studies[0])
+    assert "the BIDS sidecar says DRF 10" in caplog.text and "more than 2x apart" in caplog.text
+    run = run_identity("torch", {"torch": "models/model.pt"}, reference_protocol=reference)
+    before = study_identity(studies[0], run)
+    (tmp_path / "pet.json").write_text(json.dumps(bids_sidecar(activity=18.5)))
+    assert [d.split(" ")[0] for d in identity_differences(before, study_identity(studies[0], run))] == ["sidecar"]

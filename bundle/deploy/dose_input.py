@@ -5,6 +5,7 @@ A study's DRF comes from, in this order:
 - **given**: the `drf` setting (`--drf 20`, one value for every study of the run), an explicit override;
 - **header**: a DICOM series whose header records its injected activity, times, frame duration and half-life, when
   a `reference_protocol` (the site's full-dose protocol the DRF is relative to) is declared (`header_dose`);
+- **sidecar**: the same facts from a NIfTI study's BIDS-PET sidecar `<name>.json` (`header_dose.sidecar_dose`);
 - **image**: the study's noise level read from the image by a noise estimator (`noise_estimation.NoiseEstimator`,
   `models/noise_estimator.json` when one is shipped, calibrated on the weights' training cohort), turned into the
   *equivalent DRF*: the DRF at which the model's training cohort had that noise, lowered by the record's
@@ -17,8 +18,8 @@ A study's DRF comes from, in this order:
 Without any of them a dose-conditioned model refuses the run in one line, before any study is read. A given DRF
 above the range the weights were trained on (their provenance's `train_drfs`, 2-200 for the shipped model) is
 refused; one below it is used with a warning. A header or image DRF above the range is lowered to its top, with a
-warning. When the header and the image estimate are both there and differ by more than 2x, the study is named in a
-warning. Each study's DRF, its source and, from the image, its noise level are kept in `used` (for the study's
+warning. When the header (or sidecar) and the image estimate are both there and differ by more than 2x, the study is
+named in a warning. Each study's DRF, its source and, from the image, its noise level are kept in `used` (for the study's
 record and the run summary).
 """
 
@@ -35,7 +36,7 @@ from ..errors import ConfigValueError
 from ..metrics.dose_estimation import estimate_drf
 from ..provenance import recorded_setting
 from ..transforms.dose import dose_code
-from .header_dose import ReferenceProtocol, header_drf, read_header_dose, sources_disagree
+from .header_dose import ReferenceProtocol, header_drf, read_header_dose, read_sidecar_dose, sources_disagree
 from .noise_check import provenance_of
 
 __all__ = [
@@ -192,9 +193,13 @@ class DoseInput:
         """(DRF, source) for one study."""
         if self.drf is not None:
             return self.drf, "given"
-        header = None
-        if self.reference is not None and study is not None and study.get("format") == "dicom":
-            dose = read_header_dose(study["image"])
+        header, source = None, "header"
+        if self.reference is not None and study is not None:
+            dose = None
+            if study.get("format") == "dicom":
+                dose = read_header_dose(study["image"])
+            elif study.get("sidecar"):  # a NIfTI study's BIDS-PET sidecar
+                dose, source = read_sidecar_dose(study["sidecar"]), "sidecar"
             header = None if dose is None else header_drf(dose, self.reference)
         image_drf = None
         if self.image_estimate is not None and (self.estimate or header is not None):
@@ -202,13 +207,16 @@ class DoseInput:
         if header is not None:
             if image_drf is not None and sources_disagree(header, image_drf):
                 logger.warning(
-                    "study %s: the DICOM header says DRF %.3g, the image looks like %.3g (more than 2x apart); the "
-                    "header's is used: check the reference_protocol and the study's dose tags",
+                    "study %s: the %s says DRF %.3g, the image looks like %.3g (more than 2x apart); the "
+                    "%s's is used: check the reference_protocol and the study's dose %s",
                     name,
+                    "DICOM header" if source == "header" else "BIDS sidecar",
                     header,
                     image_drf,
+                    source,
+                    "tags" if source == "header" else "fields",
                 )
-            return self._lowered(name, header, "header"), "header"
+            return self._lowered(name, header, source), source
         if self.estimate and image_drf is not None and not self.calibrated:
             logger.warning("study %s: DRF %.3g (estimated from the image; unreliable, give --drf)", name, image_drf)
             return self._lowered(name, image_drf, "image"), "image"
@@ -222,8 +230,8 @@ class DoseInput:
             )
             return self._lowered(name, image_drf, "image"), "image"
         raise ConfigValueError(
-            f"study {name}: no DRF: its header records no dose (or it is not DICOM) and neither --drf nor "
-            "--drf \"'auto'\" was given"
+            f"study {name}: no DRF: neither its DICOM header nor a BIDS sidecar ({name}.json) records its dose, and "
+            "neither --drf nor --drf \"'auto'\" was given"
         )
 
     def __call__(

@@ -12,10 +12,16 @@ RadionuclideHalfLife (0018,1075, s). The effective DRF is C_reference / C for a 
 (`ReferenceProtocol`: activity, uptake time, frame duration). A lower injected activity and a shorter frame
 (list-mode subsampling, as in UDPET) are the same thing to this formula. DecayCorrection (0054,1102) changes how the
 image is scaled, not the counts, and is reported with the result.
+
+A NIfTI study carries the same facts in its BIDS-PET sidecar, `<name>.json` beside `<name>.nii.gz` (BIDS 1.7+):
+InjectedRadioactivity with InjectedRadioactivityUnits, InjectionStart and ScanStart or FrameTimesStart (seconds from
+the study's TimeZero), FrameDuration (seconds, summed over the frames of the image) and TracerRadionuclide, whose
+half-life is taken from `HALF_LIVES_S` (`sidecar_dose`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,16 +32,30 @@ from ..errors import ConfigValueError, InputDataError
 
 __all__ = [
     "F18_HALF_LIFE_S",
+    "HALF_LIVES_S",
     "HeaderDose",
     "ReferenceProtocol",
     "decayed_counts",
     "header_dose",
     "header_drf",
     "read_header_dose",
+    "read_sidecar_dose",
+    "sidecar_dose",
     "sources_disagree",
 ]
 
 F18_HALF_LIFE_S = 6586.2  # 109.77 min
+HALF_LIVES_S = {  # BIDS TracerRadionuclide -> half-life (s), from the NNDC / DDEP tables
+    "F18": F18_HALF_LIFE_S,
+    "C11": 1221.8,
+    "N13": 597.9,
+    "O15": 122.24,
+    "GA68": 4062.6,
+    "CU64": 45720.0,
+    "ZR89": 282240.0,
+    "RB82": 76.38,
+}
+ACTIVITY_UNITS_BQ = {"BQ": 1.0, "KBQ": 1e3, "MBQ": 1e6, "GBQ": 1e9, "MCI": 3.7e7, "CI": 3.7e10}
 DISAGREEMENT = 2.0  # header and image DRFs further apart than this factor are named in a warning
 
 
@@ -176,3 +196,64 @@ def read_header_dose(series_folder: str | Path) -> HeaderDose | None:
 def sources_disagree(header: float, image: float, factor: float = DISAGREEMENT) -> bool:
     """Whether a header DRF and an image DRF are further apart than `factor`."""
     return max(header, image) / min(header, image) > factor
+
+
+def _number(sidecar: Mapping[str, Any], key: str, where: str) -> float | None:
+    """A number of the sidecar (the first of a list), None when absent; anything else is a named error."""
+    value = sidecar.get(key)
+    if value is None:
+        return None
+    if isinstance(value, list):
+        if not value:
+            return None
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputDataError(f"{where}: {key} must be a number (seconds or activity), got {sidecar.get(key)!r}")
+    return float(value)
+
+
+def sidecar_dose(sidecar: Mapping[str, Any], where: str = "the BIDS sidecar") -> HeaderDose | None:
+    """The dose facts of a BIDS-PET sidecar (its JSON as a mapping), or None when a needed field is missing.
+
+    Raises:
+        InputDataError: the fields are there but impossible or unknown (a unit or radionuclide this table lacks,
+            injection after the scan, a non-positive activity or duration).
+    """
+    activity = _number(sidecar, "InjectedRadioactivity", where)
+    units, nuclide = sidecar.get("InjectedRadioactivityUnits"), sidecar.get("TracerRadionuclide")
+    durations = sidecar.get("FrameDuration")
+    injection = _number(sidecar, "InjectionStart", where)
+    start = _number(sidecar, "FrameTimesStart", where)
+    start = _number(sidecar, "ScanStart", where) if start is None else start
+    if None in (activity, units, nuclide, durations, injection, start):
+        return None
+    scale = ACTIVITY_UNITS_BQ.get(str(units).replace(" ", "").upper())
+    if scale is None:
+        raise InputDataError(f"{where}: InjectedRadioactivityUnits {units!r} is not one of Bq, kBq, MBq, GBq, mCi, Ci")
+    half_life = HALF_LIVES_S.get(str(nuclide).replace("-", "").replace(" ", "").upper())
+    if half_life is None:
+        raise InputDataError(f"{where}: TracerRadionuclide {nuclide!r} is not one of {sorted(HALF_LIVES_S)}")
+    frames = durations if isinstance(durations, list) else [durations]
+    if not frames or any(isinstance(f, bool) or not isinstance(f, (int, float)) for f in frames):
+        raise InputDataError(
+            f"{where}: FrameDuration must be seconds (a number or a list of numbers), got {durations!r}"
+        )
+    frame_s = float(sum(frames))
+    if activity <= 0 or frame_s <= 0:
+        raise InputDataError(f"{where}: InjectedRadioactivity {activity} and FrameDuration {durations} must be > 0")
+    delay = start - injection
+    if delay < 0:
+        raise InputDataError(f"{where}: the scan starts {-delay:.0f} s before the injection (check InjectionStart)")
+    decay = f"ImageDecayCorrected {sidecar.get('ImageDecayCorrected')}"
+    return HeaderDose(activity * scale, delay, frame_s, half_life, decay)
+
+
+def read_sidecar_dose(path: str | Path) -> HeaderDose | None:
+    """The dose facts of a BIDS-PET sidecar file, or None when it records none; unreadable JSON is a named error."""
+    try:
+        sidecar = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: not a readable JSON sidecar ({exc})") from None
+    if not isinstance(sidecar, Mapping):
+        raise InputDataError(f"{path}: a BIDS sidecar is a JSON object, got {type(sidecar).__name__}")
+    return sidecar_dose(sidecar, str(path))

@@ -3,7 +3,9 @@ entry is reported with the reason it is not a study.
 
 A study's MR is not a study of its own: `<name>_t1.nii.gz` and `<name>_flair.nii.gz` (or `<name>_t1/`, a DICOM series
 folder) beside the study `<name>` are attached to it as its `t1` and `flair` (for an MR-guided model; the PET-only
-model ignores them), and one with no study `<name>` beside it is skipped with that reason."""
+model ignores them), and one with no study `<name>` beside it is skipped with that reason. Likewise a NIfTI study's
+BIDS-PET sidecar `<name>.json` is attached to it as its `sidecar` (the dose facts a `reference_protocol` reads its DRF
+from: `header_dose.sidecar_dose`)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from monai.data import Dataset
 
 from ..errors import InputDataError
 
-__all__ = ["MR_KEYS", "StudyFolder", "find_studies", "is_dicom_file", "mr_of", "scan_input", "study_name"]
+__all__ = ["MR_KEYS", "SIDECAR", "StudyFolder", "find_studies", "is_dicom_file", "mr_of", "scan_input", "study_name"]
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 MR_KEYS = ("t1", "flair")  # `<study>_<key>`: that study's MR contrast, never a study itself
+SIDECAR = "sidecar"  # `<study>.json` beside a NIfTI study: its BIDS-PET sidecar
 
 
 def mr_of(name: str) -> tuple[str, str] | None:
@@ -81,7 +84,7 @@ def scan_input(input_path: str | Path | None) -> tuple[list[dict[str, Any]], lis
         return [{"image": str(root), "name": study_name(root), "format": "dicom"}], []
     studies: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
-    companions: list[tuple[Path, str, str, Path]] = []  # (folder, study file name, MR key, path)
+    companions: list[tuple[Path, str, str, Path]] = []  # (folder, study file name, MR key or "sidecar", path)
 
     def add(entry: Path, fmt: str) -> None:
         role = mr_of(study_name(entry))
@@ -110,6 +113,8 @@ def scan_input(input_path: str | Path | None) -> tuple[list[dict[str, Any]], lis
                 visit(entry)
             elif entry.is_file() and entry.name.lower().endswith(NIFTI_SUFFIXES):
                 add(entry, "nifti")
+            elif entry.is_file() and entry.name.lower().endswith(".json"):
+                companions.append((entry.parent, entry.name[: -len(".json")], SIDECAR, entry))
             elif entry.is_file():
                 skipped.append((str(entry), "not a NIfTI file (.nii, .nii.gz) or a file of a DICOM series folder"))
             else:
@@ -131,11 +136,17 @@ def scan_input(input_path: str | Path | None) -> tuple[list[dict[str, Any]], lis
 def _attach_mr(
     studies: list[dict[str, Any]], companions: list[tuple[Path, str, str, Path]], skipped: list[tuple[str, str]]
 ) -> None:
-    """Give each study the MR files named after it in its folder (`t1`, `flair`); skip the others, with the reason."""
+    """Give each study the MR files (`t1`, `flair`) and the BIDS sidecar named after it in its folder; skip the
+    others, with the reason."""
     by_place = {(Path(s["image"]).parent, study_name(s["image"])): s for s in studies}
     for folder, name, key, path in companions:
         study = by_place.get((folder, name))
-        if study is None:
+        if key == SIDECAR:
+            if study is None or study["format"] != "nifti":
+                skipped.append((str(path), "a JSON file that is not the BIDS sidecar of a NIfTI study beside it"))
+            else:
+                study[key] = str(path)
+        elif study is None:
             skipped.append(
                 (str(path), f"the {key} MR of a study {name}, which is not beside it (an MR is not a study)")
             )

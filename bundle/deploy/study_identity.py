@@ -63,10 +63,14 @@ def run_identity(
 
 
 def study_identity(study: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
-    """`run` plus the sha256 of the study's input (file, or DICOM series folder)."""
+    """`run` plus the sha256 of the study's input (file, or DICOM series folder) and, for a study with a BIDS sidecar
+    (whose dose facts may set its DRF), of the sidecar."""
     from .study_outputs import tree_sha256
 
-    return dict(run, input_sha256=tree_sha256(Path(str(study["image"]))))
+    identity = dict(run, input_sha256=tree_sha256(Path(str(study["image"]))))
+    if study.get("sidecar"):
+        identity["sidecar_sha256"] = tree_sha256(Path(str(study["sidecar"])))
+    return identity
 
 
 def identity_differences(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
@@ -81,6 +85,8 @@ def identity_differences(recorded: Mapping[str, Any] | None, current: Mapping[st
             continue
         if key == "input_sha256":
             out.append("input (the file changed since)")
+        elif key == "sidecar_sha256":
+            out.append("sidecar (the study's BIDS sidecar changed since)")
         elif key == "model_sha256":
             out.append("model (other weights)")
         else:
