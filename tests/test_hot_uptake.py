@@ -79,7 +79,7 @@ def test_the_inference_path_restores_its_final_output_on_the_study_grid(tiny_dat
         item["pred"][:] = item["pred"].new_tensor(smoothed)
         item["dose_used"] = 200.0
         out = shipped.postprocessing(item)
-        assert "uptake_input" not in out
+        assert "native_image" not in out
         return out["pred"][0].numpy().astype(np.float64), out.get("hot_focus_ml")
 
     (plain, no_focus), (restored, focus_ml) = run(None), run(setting)

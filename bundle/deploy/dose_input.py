@@ -19,8 +19,8 @@ Without any of them a dose-conditioned model refuses the run in one line, before
 above the range the weights were trained on (their provenance's `train_drfs`, 2-200 for the shipped model) is
 refused; one below it is used with a warning. A header or image DRF above the range is lowered to its top, with a
 warning. When the header (or sidecar) and the image estimate are both there and differ by more than 2x, the study is
-named in a warning. Each study's DRF, its source and, from the image, its noise level are kept in `used` (for the study's
-record and the run summary).
+named in a warning. Each study's DRF, its source and, from the image, its noise level are kept in `used` (for the
+study's record and the run summary).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The hot-focus uptake restore, chosen on a training cohort and measured against the shipped output (issue 31).
 
 The network lowers a hot lesion's uptake at DRF 100-200 much as a Gaussian does. `transforms.hot_uptake` raises each
-hot focus of its output by the mean of what it removed there, so that the focus keeps the input's counts. Every study is run once through the shipped
-inference components (the output without the restore); each rule's output is `restore_hot_uptake` of it, which is
-exactly what `RestoreHotUptaked` computes at the end of the inference path (tested), so the numbers are the inference
-path's. The threshold is chosen on a training cohort, never a test set: the one with the smallest
-mean |hot SUVmean bias| at DRF 50-200 among those within `detail_local.PSNR_ALLOWANCE_DB` of the shipped output's
-mean PSNR at every DRF.
+hot focus of its output by the mean of what it removed there, so that the focus keeps the input's counts. Every study
+is run once through the shipped inference components (the output without the restore); each rule's output is
+`restore_hot_uptake` of it, which is exactly what `RestoreHotUptaked` computes at the end of the inference path
+(tested), so the numbers are the inference path's. The threshold is chosen on a training cohort, never a test set: the
+one with the smallest mean |hot SUVmean bias| at DRF 50-200 among those within `detail_local.PSNR_ALLOWANCE_DB` of the
+shipped output's mean PSNR at every DRF.
 """
 
 from __future__ import annotations

@@ -79,10 +79,11 @@ def restore_hot_uptake(
 class RestoreHotUptaked(MapTransform):
     """`keys` := `restore_hot_uptake`(`input_key`, `keys`) on the study's own grid (both (1, X, Y, Z), the input as
     loaded), with `setting` {threshold}; the volume it acted on (the hot-focus mask) is stored as
-    `hot_focus_ml`, and the input copy is removed from the item. Does nothing (but remove it) when `setting` is None."""
+    `hot_focus_ml`, and the input (kept for it by `AddToNatived(keep_native=True)`) is removed from the item. Does
+    nothing (but remove it) when `setting` is None."""
 
     def __init__(
-        self, keys: KeysCollection = "pred", input_key: str = "uptake_input", setting: Mapping[str, Any] | None = None
+        self, keys: KeysCollection = "pred", input_key: str = "native_image", setting: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(keys)
         self.input_key, self.setting = input_key, hot_uptake_setting(setting)

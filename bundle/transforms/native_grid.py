@@ -199,7 +199,8 @@ class AddToNatived(MapTransform):
     """`keys` := the correction (`keys`, on the native grid) + w x `native_key` + (1 - w) x `roundtrip_key`, with
     w = `detail_weight(d[dose_key], detail_drf)`, or read from the study with a `detail_reading` line
     ({"intercept", "slope"}); w is stored as `detail_weight`; with `detail_local_gain` ({"sigma_voxels",
-    "noise_factor"}) w becomes, voxel by voxel, max(w, `local_band_gain`). The helper keys are removed."""
+    "noise_factor"}) w becomes, voxel by voxel, max(w, `local_band_gain`). The helper keys are removed (the native
+    image stays with `keep_native`, for a later step that reads it and removes it: `RestoreHotUptaked`)."""
 
     def __init__(
         self,
@@ -211,9 +212,11 @@ class AddToNatived(MapTransform):
         detail_drf: float | None = None,
         detail_reading: Mapping[str, float] | None = None,
         detail_local_gain: Mapping[str, float] | None = None,
+        keep_native: bool = False,
     ) -> None:
         super().__init__(keys)
         self.native_key, self.enabled, self.roundtrip_key = native_key, bool(enabled), roundtrip_key
+        self.keep_native = bool(keep_native)
         self.dose_key = dose_key
         if detail_drf is not None and (isinstance(detail_drf, bool) or not float(detail_drf) > 0):
             raise InputDataError(f"setting detail_drf: expected a number > 0 or null, got {detail_drf!r}")
@@ -223,7 +226,7 @@ class AddToNatived(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        native = d.pop(self.native_key, None)
+        native = d.get(self.native_key) if self.keep_native else d.pop(self.native_key, None)
         roundtrip = d.pop(self.roundtrip_key, None)
         if not self.enabled:
             return d
