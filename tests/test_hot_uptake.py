@@ -134,3 +134,30 @@ def test_the_selection_script_writes_every_rule_and_its_choice(tiny_dataset, tin
     assert len({r["rule"] for r in rows}) == len(GRID) + 1 and SHIPPED in {r["rule"] for r in rows}
     assert results["chosen"] in {r["rule"] for r in results["rows"]["fit"]}
     assert "chosen on the first 2 subjects of **fit**" in (tmp_path / "README.md").read_text()
+
+
+def test_the_run_records_and_prints_the_volume_it_restored(tiny_dataset, tmp_path, capsys):
+    """Through the bundle's inference command (the shipped weights) with the setting on: the study's record holds the
+    setting and the volume of hot foci raised, and the run's summary prints it."""
+    import shutil
+
+    from helpers import REPO_ROOT
+    from monai.bundle import run
+
+    from bundle.deploy.study_finder import study_name
+
+    source = tiny_dataset / "sub-001" / "sub-001_pet_drf200.nii.gz"
+    (tmp_path / "in").mkdir()
+    shutil.copy(source, tmp_path / "in" / source.name)
+    run(
+        config_file=str(REPO_ROOT / "configs" / "inference.json"),
+        bundle_root=str(REPO_ROOT),
+        dataset_dir=str(tmp_path / "in"),
+        output_dir=str(tmp_path / "out"),
+        drf=200,
+        hot_uptake_restore="@hot_uptake_restore_setting",
+        progress=False,
+    )
+    record = json.loads((tmp_path / "out" / f"{study_name(source)}_denoised.json").read_text())["made_by"]
+    assert record["hot_uptake_restore"] == {"threshold": 1.4} and record["hot_focus_ml"] > 0
+    assert f"hot foci given their counts back: {record['hot_focus_ml']:.2f} mL" in capsys.readouterr().out

@@ -242,6 +242,9 @@ class BatchInference:
             weight = self.study_denoiser.detail_weights.get(r.name) if r.status == "ok" else None
             if weight is not None and weight < 1.0:
                 detail += f" (study-wide sub-grid detail gain {weight:.2f})"
+            focus = self.study_denoiser.hot_focus_ml.get(r.name) if r.status == "ok" else None
+            if focus is not None:
+                detail += f" (hot foci given their counts back: {focus:.2f} mL)"
             if r.name in self.warnings:
                 detail += f" (warning: {self.warnings[r.name]})"
             lines.append(f"  {r.status:7s} {r.name} ({r.seconds:.1f} s): {detail}")
