@@ -30,6 +30,7 @@ __all__ = [
     "PSNR_ALLOWANCE_DB",
     "READ_GAIN",
     "choose_rule",
+    "lesion_mean",
     "rule_name",
     "rule_rows",
     "scored_rows",
@@ -108,7 +109,8 @@ def scored_rows(
     return rows
 
 
-def _mean(rows: Sequence[dict[str, Any]], key: str, transform: Callable[[float], float] = float) -> float:
+def lesion_mean(rows: Sequence[dict[str, Any]], key: str, transform: Callable[[float], float] = float) -> float:
+    """The mean of `transform` over every lesion value `key` of `rows` (NaN when there is none)."""
     values = [transform(v) for r in rows for v in r.get(key, [])]
     return float(np.mean(values)) if values else float("nan")
 
@@ -134,7 +136,7 @@ def choose_rule(
 
     def lesion_cost(rule: str) -> float:
         mine = [r for r in rows if r["rule"] == rule and r["drf"] in LESION_DRFS]
-        return _mean(mine, lesion_key, abs)
+        return lesion_mean(mine, lesion_key, abs)
 
     return min(allowed, key=lesion_cost)
 
@@ -160,7 +162,7 @@ def summary_rows(
         a, b = [base[s] for s in subjects], [mine[s] for s in subjects]
 
         def pair(key: str, transform: Callable[[float], float] = float, sign: str = "+") -> str:
-            return f"{_mean(a, key, transform):{sign}.1f} / {_mean(b, key, transform):{sign}.1f}"
+            return f"{lesion_mean(a, key, transform):{sign}.1f} / {lesion_mean(b, key, transform):{sign}.1f}"
 
         out.append(
             {

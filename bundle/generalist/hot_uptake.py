@@ -17,7 +17,7 @@ import numpy as np
 
 from ..metrics.image_quality import estimate_support_mask
 from ..transforms.hot_uptake import restore_hot_uptake
-from .detail_local import scored_rows
+from .detail_local import lesion_mean, scored_rows
 
 __all__ = ["GRID", "SHIPPED", "rule_name", "rule_rows", "threshold_rows"]
 
@@ -62,8 +62,8 @@ def threshold_rows(
             mine = [r for r in at if r["rule"] == rule]
 
             def mean_abs(key: str) -> str:
-                values = [abs(v) for r in mine for v in r.get(key, [])]
-                return f"{np.mean(values):.1f}" if values else ""
+                value = lesion_mean(mine, key, abs)
+                return "" if np.isnan(value) else f"{value:.1f}"
 
             out.append(
                 {
