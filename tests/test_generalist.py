@@ -34,6 +34,7 @@ from bundle.transforms import (
     DoseCoded,
     DoseLevelScalesd,
     LesionLossWeightd,
+    RandDoseCodeSpreadd,
     RandDoseLeveld,
     dose_code,
     lesion_loss_weight,
@@ -167,6 +168,46 @@ def test_dose_sampling_keeps_each_pair_matched_and_codes_the_dose():
         DoseCoded()({"image": volume})
     with pytest.raises(ConfigValueError, match="setting drf"):
         dose_code(0.5)
+
+
+def test_code_spread_draws_the_code_drf_around_the_label_within_its_factor_and_keeps_the_label():
+    item = {"image": torch.ones(1, 2, 2, 2), "drf": 20.0, "labelled_drf": 20.0, "subject": "s"}
+    spread = RandDoseCodeSpreadd(2.0)
+    spread.set_random_state(0)
+    drawn = np.log2([spread(item)["drf"] / 20.0 for _ in range(400)])
+    assert drawn.min() >= -2.0 and drawn.max() <= 2.0
+    assert drawn.min() < -1.8 and drawn.max() > 1.8 and abs(drawn.mean()) < 0.2  # both sides, about uniform
+    assert spread(item)["labelled_drf"] == 20.0 and item["drf"] == 20.0  # the item itself untouched
+    again = RandDoseCodeSpreadd(2.0)
+    again.set_random_state(0)
+    assert np.allclose(np.log2([again(item)["drf"] / 20.0 for _ in range(400)]), drawn)  # seeded
+    full = RandDoseCodeSpreadd(2.0)
+    full.set_random_state(1)
+    assert min(full({**item, "drf": 2.0})["drf"] for _ in range(100)) == 1.0  # floored at the full dose
+    assert RandDoseCodeSpreadd(0.0)(item)["drf"] == 20.0
+    with pytest.raises(ConfigValueError, match="code_spread_log2"):
+        RandDoseCodeSpreadd(-1.0)
+    with pytest.raises(InputDataError, match="no drf to spread"):
+        RandDoseCodeSpreadd(1.0)({"image": item["image"], "subject": "s"})
+
+
+@pytest.mark.parametrize("spread", [0, 2])
+def test_the_code_spread_setting_puts_the_spread_before_the_code_and_names_the_run(spread, tmp_path):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    files = ["configs/train.json", "configs/profiles/generalist.json", "configs/profiles/lesion_rich.json"]
+    parser.read_config([str(REPO_ROOT / f) for f in files])
+    parser.update({"bundle_root": str(tmp_path), "loss_name": "uptake-l1", "code_spread_log2": spread})
+    names = [type(t).__name__ for t in parser.get_parsed_content("train#preprocessing").transforms]
+    assert ("RandDoseCodeSpreadd" in names) == bool(spread)
+    if spread:
+        assert names.index("RandDoseLeveld") < names.index("RandDoseCodeSpreadd") < names.index("DoseCoded")
+    suffix = "-code-spread2" if spread else ""
+    assert parser.get_parsed_content("output_dir").endswith(f"lesion-rich-uptake-l1{suffix}")
+    assert parser.get_parsed_content("loss_settings")["code_spread_log2"] == spread  # recorded with the run
+    validation = [type(t).__name__ for t in parser.get_parsed_content("validate#preprocessing").transforms]
+    assert "RandDoseCodeSpreadd" not in validation  # validated (and evaluated) with the true code
 
 
 def test_an_untrained_dose_conditioned_network_is_the_plain_one_and_training_can_use_the_dose():

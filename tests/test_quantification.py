@@ -244,3 +244,71 @@ def test_code_error_curve_pairs_each_wrong_code_with_the_true_one_and_skips_code
     )
     assert row200["vs true code, dB (95 % CI)"] == ""  # no fixed codes were run at DRF 200
     assert "The code inference chooses" in code_error_markdown(records, ["# header"], None)
+
+
+def test_two_networks_code_error_curves_are_paired_at_the_same_code_and_against_the_reference_given_the_truth(
+    tiny_dataset,
+):
+    import re
+
+    from bundle.data import at_dose, load_datalist
+    from bundle.generalist.code_sensitivity import code_error_markdown, code_error_records, weights_comparison_rows
+    from bundle.io import load_ras_volume
+    from bundle.metrics import masked_psnr
+    from bundle.quantification.references import SubjectReferences
+
+    def network(tolerance: float):
+        def denoise(path: str, given: float) -> np.ndarray:  # blends toward the input the further its code is off
+            true = float(re.search(r"drf(\d+)", path).group(1))
+            item = [i for i in load_datalist(str(tiny_dataset / "datalist.json")) if i["subject"] in path][0]
+            full, low = load_ras_volume(item["label"]), load_ras_volume(path)
+            off = min(1.0, abs(np.log2(given / true)) / tolerance)
+            return (1 - off) * full + off * low
+
+        return denoise
+
+    datalist = str(tiny_dataset / "datalist.json")
+    records = []
+    for name, tolerance in (("sharp", 1.0), ("tolerant", 4.0)):
+        found = code_error_records({"tiny": datalist}, [20.0], [-1.0, 0.0, 1.0], network(tolerance), (2.0, 200.0))
+        records += [{**r, "weights": name} for r in found]
+    rows = {r["log2 code error"]: r for r in weights_comparison_rows(records, "tiny", "sharp", "tolerant")}
+    assert set(rows) == {"-1", "+0", "+1"}
+    same = "tolerant - sharp, same code, dB (95 % CI)"
+    truth = "tolerant - sharp given the true code, dB (95 % CI)"
+    assert rows["+1"][same].startswith("+") and rows["-1"][same].startswith("+")  # more tolerant off the code
+    assert rows["+1"][truth].startswith("-")  # yet below the sharp network given the truth
+    # the paired mean is the mean of per-study differences, checked against a direct computation
+    item = load_datalist(datalist)[0]
+    references = SubjectReferences(item)
+    low = str(at_dose([item], 20.0)[0]["image"])
+    direct = masked_psnr(network(4.0)(low, 40.0), references.full, references.mask) - masked_psnr(
+        network(1.0)(low, 40.0), references.full, references.mask
+    )
+    mine = [r for r in records if r["subject"] == item["subject"] and r["log2_error"] == 1.0]
+    by_name = {r["weights"]: r["psnr"] for r in mine}
+    assert by_name["tolerant"] - by_name["sharp"] == pytest.approx(direct)
+    text = code_error_markdown(records, ["# header"], None)
+    assert "## sharp: tiny" in text and "## tolerant: tiny" in text and "## tolerant against sharp: tiny" in text
+
+
+def test_code_error_script_takes_named_networks_and_refuses_an_estimator_fitted_on_another_cohort(tmp_path):
+    import json
+
+    from helpers import REPO_ROOT, load_script
+
+    from bundle.errors import ConfigValueError
+
+    script = load_script("dose_code_sensitivity")
+    assert script._named_weights(["models/model.pt"]) == {"models/model.pt": "models/model.pt"}
+    assert script._named_weights(["a=x.pt", "b=y"]) == {"a": "x.pt", "b": "y"}
+    with pytest.raises(ConfigValueError, match="setting weights: expected NAME=SOURCE"):
+        script._named_weights(["x.pt", "y.pt"])
+    with pytest.raises(ConfigValueError, match="each name once"):
+        script._named_weights(["a=x.pt", "a=y.pt"])
+    record = tmp_path / "estimator.json"
+    with pytest.raises(ConfigValueError, match="does not exist"):
+        script._estimator_for(str(REPO_ROOT / "models" / "model.pt"), str(record))
+    record.write_text(json.dumps({"weights": "estimator.pt", "calibration": {"cohort": "data/cohorts/other.json"}}))
+    with pytest.raises(ConfigValueError, match="calibrated on data/cohorts/other.json, not on"):
+        script._estimator_for(str(REPO_ROOT / "models" / "model.pt"), str(record))

@@ -2,10 +2,13 @@
 and with the DRF scaled by 2^e for log2 errors e, PSNR (brain mask) against the full dose; the curve users read to
 know what an error of the estimate or of the header costs. With `estimated_drfs`, each study is also denoised with
 the code inference chooses when no DRF is given (the noise estimator's), and `estimated_code_rows` compares it with
-the true code and with the best code of the grid chosen per study in hindsight."""
+the true code and with the best code of the grid chosen per study in hindsight. Records of several weights (each
+record's `weights`, set by the caller) are compared side by side by `weights_comparison_rows`: at each code error,
+one network's PSNR against another's at the same code and against the other's at the true code."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -22,6 +25,7 @@ __all__ = [
     "code_error_rows",
     "estimated_code_rows",
     "plot_code_error",
+    "weights_comparison_rows",
 ]
 
 Denoise = Callable[[str, "float | str"], np.ndarray]  # (low-dose NIfTI path, DRF given or 'auto') -> RAS volume
@@ -153,13 +157,89 @@ def code_error_rows(records: Sequence[Mapping[str, Any]], test_set: str) -> list
     return rows
 
 
+def _weights_names(records: Sequence[Mapping[str, Any]]) -> list[str | None]:
+    """The weights' names in the order they were run (None for records of one unnamed network)."""
+    return list(dict.fromkeys(r.get("weights") for r in records))
+
+
+def _psnr_by_study(records: Sequence[Mapping[str, Any]], weights: str, test_set: str) -> dict[tuple, float]:
+    """{(subject, DRF, log2 error): PSNR} of one network's fixed codes on one test set."""
+    return {
+        (r["subject"], r["drf"], r["log2_error"]): r["psnr"]
+        for r in _fixed(records)
+        if r.get("weights") == weights and r["test_set"] == test_set
+    }
+
+
+def _paired_text(a: Sequence[float], b: Sequence[float]) -> str:
+    if len(a) < 2:
+        return ""
+    change = paired_comparison(a, b)
+    return f"{change.mean_difference:+.2f} ({change.ci_low:+.2f} to {change.ci_high:+.2f})"
+
+
+def weights_comparison_rows(
+    records: Sequence[Mapping[str, Any]], test_set: str, reference: str, other: str
+) -> list[dict[str, Any]]:
+    """Per DRF and log2 code error of one test set, network `other` against network `reference`, paired over the
+    studies (95 % bootstrap CIs): at the same given code, and `other` at that code against `reference` at the true
+    code (what a user whose code is that far off loses against the reference given the truth)."""
+    ref, oth = _psnr_by_study(records, reference, test_set), _psnr_by_study(records, other, test_set)
+    rows = []
+    for drf, error in sorted({(d, e) for (_, d, e) in oth}):
+        same = sorted(s for (s, d, e) in oth if (d, e) == (drf, error) and (s, d, e) in ref)
+        truth = sorted(s for (s, d, e) in oth if (d, e) == (drf, error) and (s, d, 0.0) in ref)
+        if not same and not truth:
+            continue
+        input_psnr = {
+            r["subject"]: r["input_psnr"]
+            for r in _fixed(records)
+            if r.get("weights") == other and r["test_set"] == test_set and r["drf"] == drf
+        }
+        rows.append(
+            {
+                "DRF": f"{drf:g}",
+                "log2 code error": f"{error:+g}",
+                f"PSNR {reference}": float(np.mean([ref[(s, drf, error)] for s in same])) if same else "",
+                f"PSNR {other}": float(np.mean([oth[(s, drf, error)] for s in same or truth])),
+                f"{other} - {reference}, same code, dB (95 % CI)": _paired_text(
+                    [oth[(s, drf, error)] for s in same], [ref[(s, drf, error)] for s in same]
+                ),
+                f"{other} - {reference} given the true code, dB (95 % CI)": _paired_text(
+                    [oth[(s, drf, error)] for s in truth], [ref[(s, drf, 0.0)] for s in truth]
+                ),
+                f"worse than input: {reference} / {other}": (
+                    f"{sum(ref[(s, drf, error)] < input_psnr[s] for s in same)}/{len(same)} / "
+                    f"{sum(oth[(s, drf, error)] < input_psnr[s] for s in same or truth)}/{len(same or truth)}"
+                ),
+            }
+        )
+    return rows
+
+
 def code_error_markdown(records: Sequence[Mapping[str, Any]], header: Sequence[str], figure: str | None) -> str:
-    """The report: `header`, the figure, then one table per test set."""
+    """The report: `header`, the figure, then one section per network (when several were run) and test set, and the
+    networks side by side against the first."""
     lines = list(header)
     if figure:
         lines += [f"![PSNR against the code error]({figure})", ""]
+    names = _weights_names(records)
+    for weights in names:
+        mine = [r for r in records if r.get("weights") == weights]
+        lines += _network_sections(mine, "" if weights is None or len(names) == 1 else f"{weights}: ")
+    for other in names[1:]:
+        for test_set in dict.fromkeys(r["test_set"] for r in records):
+            rows = weights_comparison_rows(records, test_set, names[0], other)
+            if rows:
+                lines += [f"## {other} against {names[0]}: {test_set}", "", format_table(rows, list(rows[0])), ""]
+    return "\n".join(lines) + "\n"
+
+
+def _network_sections(records: Sequence[Mapping[str, Any]], prefix: str) -> list[str]:
+    """One network's tables, one section per test set."""
+    lines: list[str] = []
     for test_set in dict.fromkeys(r["test_set"] for r in records):
-        lines += [f"## {test_set}", ""]
+        lines += [f"## {prefix}{test_set}", ""]
         estimated = estimated_code_rows(records, test_set)
         if estimated:
             lines += [
@@ -171,7 +251,7 @@ def code_error_markdown(records: Sequence[Mapping[str, Any]], header: Sequence[s
         rows = code_error_rows(records, test_set)
         if rows:
             lines += ["Fixed errors of the code:", "", format_table(rows, list(rows[0])), ""]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plot_code_error(records: Sequence[Mapping[str, Any]], path: str, caption: str) -> None:
@@ -182,24 +262,39 @@ def plot_code_error(records: Sequence[Mapping[str, Any]], path: str, caption: st
     import matplotlib.pyplot as plt
 
     sets = list(dict.fromkeys(r["test_set"] for r in records))
+    names = _weights_names(records)
+    styles = ["-", "--", ":", "-."]
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), squeeze=False)
     for ax, test_set in zip(axes[0], sets):
-        mine = [r for r in _fixed(records) if r["test_set"] == test_set]
-        true = {(r["subject"], r["drf"]): r["psnr"] for r in mine if r["log2_error"] == 0.0}
-        for drf in sorted({r["drf"] for r in mine}):
-            errors = sorted({r["log2_error"] for r in mine if r["drf"] == drf})
-            means = [
-                np.mean(
-                    [r["psnr"] - true[(r["subject"], drf)] for r in mine if r["drf"] == drf and r["log2_error"] == e]
-                )
-                for e in errors
-            ]
-            ax.plot(errors, means, marker="o", label=f"DRF {drf:g}")
+        # every network against the first network's true code, so the curves of several share one zero
+        reference = {
+            (r["subject"], r["drf"]): r["psnr"]
+            for r in _fixed(records)
+            if r["test_set"] == test_set and r.get("weights") == names[0] and r["log2_error"] == 0.0
+        }
+        for n, weights in enumerate(names):
+            mine = [r for r in _fixed(records) if r["test_set"] == test_set and r.get("weights") == weights]
+            for c, drf in enumerate(sorted({r["drf"] for r in mine})):
+                errors = sorted({r["log2_error"] for r in mine if r["drf"] == drf})
+                means = [
+                    np.mean(
+                        [
+                            r["psnr"] - reference[(r["subject"], drf)]
+                            for r in mine
+                            if r["drf"] == drf and r["log2_error"] == e and (r["subject"], drf) in reference
+                        ]
+                    )
+                    for e in errors
+                ]
+                label = f"DRF {drf:g}" if len(names) == 1 else f"{weights}, DRF {drf:g}"
+                ax.plot(errors, means, marker="o", ls=styles[n % len(styles)], color=f"C{c}", label=label)
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xlabel("log2(DRF given / true DRF)")
-        ax.set_ylabel("PSNR change vs the true code [dB]")
+        ax.set_ylabel(
+            "PSNR change vs the true code [dB]" if len(names) == 1 else f"PSNR vs {names[0]} at the true code [dB]"
+        )
         ax.set_title(test_set)
         ax.legend(fontsize=8)
-    fig.suptitle(caption, fontsize=8)
+    fig.suptitle("\n".join(textwrap.wrap(caption, 150)), fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)

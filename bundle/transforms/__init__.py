@@ -1,7 +1,7 @@
 """Transforms: input checks, invertible intensity scaling, 2.5D stacking, slice sampling, augmentation,
 lesion and noise-balance loss weights."""
 
-from .dose import DoseCoded, DoseLevelScalesd, RandDoseLeveld, dose_code
+from .dose import DoseCoded, DoseLevelScalesd, RandDoseCodeSpreadd, RandDoseLeveld, dose_code
 from .hot_uptake import RestoreHotUptaked
 from .intensity import PercentileScaled, percentile_scale
 from .loading import LoadPETd
@@ -26,6 +26,7 @@ __all__ = [
     "MRAlignmentCheckd",
     "PercentileScaled",
     "RandAxialSlicesd",
+    "RandDoseCodeSpreadd",
     "RandDoseLeveld",
     "RandTransposed",
     "RequireMRd",

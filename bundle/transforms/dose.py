@@ -5,6 +5,10 @@
   and the full dose `label` by the same scale (so the pair stays matched); its DRF is stored as `drf` (the DRF
   read from that image, `<key>_code_drf`, where an image-coded profile stored one; the label is kept as
   `labelled_drf`).
+- `RandDoseCodeSpreadd` (random, training only): the item's `drf` multiplied by 2^u, u uniform in
+  [-spread_log2, spread_log2] (at least 1), so that the code is only a rough hint of the noise level and the network
+  must read the rest from the image: issue 29's wider count spread, emulated on the code side (the images and their
+  counts are the cohort's own; `labelled_drf` keeps the true label).
 - `DoseCoded`: a constant map of `dose_code(drf)` as an extra input channel, for `ResidualUNet2p5D(dose_conditioning=
   True)`. The DRF is the item's `drf` (the datalist's), else the `drf` setting, else a one-line error.
 """
@@ -21,7 +25,7 @@ from ..data.datalist import dose_key
 from ..errors import ConfigValueError, InputDataError
 from .intensity import percentile_scale
 
-__all__ = ["DoseCoded", "DoseLevelScalesd", "RandDoseLeveld", "dose_code"]
+__all__ = ["DoseCoded", "DoseLevelScalesd", "RandDoseCodeSpreadd", "RandDoseLeveld", "dose_code"]
 
 CODE_DRF = 200.0  # dose_code(200) = 1
 CODE_DRF_SUFFIX = "_code_drf"  # `<dose key>_code_drf`: the DRF read from that image (noise_estimation.ImageCodeDrfd)
@@ -78,6 +82,32 @@ class RandDoseLeveld(RandomizableTransform, MapTransform):
         d[self.label_key] = data[self.label_key] / scale
         d["drf"] = data.get(f"{key}{CODE_DRF_SUFFIX}", self._drf)
         d["labelled_drf"] = self._drf
+        return d
+
+
+class RandDoseCodeSpreadd(RandomizableTransform, MapTransform):
+    """Multiply the item's `drf_key` by 2^u, u ~ U(-spread_log2, spread_log2), floored at DRF 1 (the full dose)."""
+
+    def __init__(self, spread_log2: float, drf_key: str = "drf") -> None:
+        RandomizableTransform.__init__(self, prob=1.0)
+        MapTransform.__init__(self, [drf_key])
+        spread = float(spread_log2)
+        if not math.isfinite(spread) or spread < 0:
+            raise ConfigValueError(f"setting code_spread_log2: expected a number >= 0, got {spread_log2!r}")
+        self.spread_log2, self.drf_key = spread, drf_key
+        self._log2_factor = 0.0
+
+    def randomize(self, data: Any = None) -> None:
+        self._log2_factor = float(self.R.uniform(-self.spread_log2, self.spread_log2))
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        self.randomize()
+        d = dict(data)
+        if self.drf_key not in d:
+            raise InputDataError(
+                f"subject {d.get('subject', '?')}: no {self.drf_key} to spread (draw a dose level first)"
+            )
+        d[self.drf_key] = max(1.0, float(d[self.drf_key]) * 2.0**self._log2_factor)
         return d
 
 
