@@ -13,7 +13,7 @@ from scipy.ndimage import gaussian_filter
 from bundle.deploy.study_denoiser import inference_components
 from bundle.errors import InputDataError
 from bundle.generalist.detail_local import choose_rule
-from bundle.transforms.hot_uptake import hot_focus_mask, hot_uptake_setting, restore_hot_uptake
+from bundle.transforms.hot_uptake import RestoreHotUptaked, hot_focus_mask, hot_uptake_setting, restore_hot_uptake
 
 
 def _phantom(seed: int = 0):
@@ -48,6 +48,23 @@ def test_the_restore_gives_each_hot_focus_its_counts_back_and_leaves_the_rest_al
     assert np.array_equal(restore_hot_uptake(image, image, brain, 1.5), image)
 
 
+def test_the_restore_uses_the_support_the_grid_step_handed_on_and_removes_both_helper_keys():
+    import torch
+
+    image, output, brain, _ = _phantom()
+    item = {
+        "pred": torch.from_numpy(output[None].astype(np.float32)),
+        "native_image": torch.from_numpy(image[None].astype(np.float32)),
+    }
+    restore = RestoreHotUptaked(setting={"threshold": 1.5})
+    handed = restore({**item, "native_image_support": brain})
+    np.testing.assert_allclose(handed["pred"][0].numpy(), restore_hot_uptake(image, output, brain, 1.5), atol=1e-5)
+    nowhere = restore({**item, "native_image_support": np.zeros_like(brain)})  # the support given is the one used
+    assert nowhere["hot_focus_ml"] == 0.0 and np.array_equal(nowhere["pred"][0].numpy(), item["pred"][0].numpy())
+    for out in (handed, nowhere, RestoreHotUptaked(setting=None)({**item, "native_image_support": brain})):
+        assert "native_image" not in out and "native_image_support" not in out
+
+
 @pytest.mark.parametrize("value", [{"threshold": 1.0}, {"threshold": "high"}, {"sigma_mm": 2.0}, "on"])
 def test_a_bad_restore_setting_is_refused_in_one_line(value):
     with pytest.raises(InputDataError, match="setting hot_uptake_restore"):
@@ -79,7 +96,7 @@ def test_the_inference_path_restores_its_final_output_on_the_study_grid(tiny_dat
         item["pred"][:] = item["pred"].new_tensor(smoothed)
         item["dose_used"] = 200.0
         out = shipped.postprocessing(item)
-        assert "native_image" not in out
+        assert "native_image" not in out and "native_image_support" not in out
         return out["pred"][0].numpy().astype(np.float64), out.get("hot_focus_ml")
 
     (plain, no_focus), (restored, focus_ml) = run(None), run(setting)

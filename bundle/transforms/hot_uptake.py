@@ -79,8 +79,9 @@ def restore_hot_uptake(
 class RestoreHotUptaked(MapTransform):
     """`keys` := `restore_hot_uptake`(`input_key`, `keys`) on the study's own grid (both (1, X, Y, Z), the input as
     loaded), with `setting` {threshold}; the volume it acted on (the hot-focus mask) is stored as
-    `hot_focus_ml`, and the input (kept for it by `AddToNatived(keep_native=True)`) is removed from the item. Does
-    nothing (but remove it) when `setting` is None."""
+    `hot_focus_ml`, and the input (kept for it by `AddToNatived(keep_native=True)`) is removed from the item, with
+    the study's support where `AddToNatived` estimated it (`<input_key>_support`; else estimated here). Does
+    nothing (but remove them) when `setting` is None."""
 
     def __init__(
         self, keys: KeysCollection = "pred", input_key: str = "native_image", setting: Mapping[str, Any] | None = None
@@ -93,13 +94,18 @@ class RestoreHotUptaked(MapTransform):
 
         d = dict(data)
         source = d.pop(self.input_key, None)
+        support = d.pop(f"{self.input_key}_support", None)
         if self.setting is None:
             return d
         if source is None:
             raise InputDataError(f"the study's input '{self.input_key}' was not kept for the hot-uptake restore")
         image = torch.as_tensor(source)[0].float().cpu().numpy()
         spacing = _voxel_size(source, image.ndim)
-        brain = estimate_support_mask(image)
+        brain = (
+            np.asarray(support, dtype=bool)
+            if support is not None and np.shape(support) == image.shape
+            else estimate_support_mask(image)
+        )
         for key in self.key_iterator(d):
             pred = d[key]
             output = torch.as_tensor(pred)[0].float().cpu().numpy()

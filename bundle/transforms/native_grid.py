@@ -200,7 +200,9 @@ class AddToNatived(MapTransform):
     w = `detail_weight(d[dose_key], detail_drf)`, or read from the study with a `detail_reading` line
     ({"intercept", "slope"}); w is stored as `detail_weight`; with `detail_local_gain` ({"sigma_voxels",
     "noise_factor"}) w becomes, voxel by voxel, max(w, `local_band_gain`). The helper keys are removed (the native
-    image stays with `keep_native`, for a later step that reads it and removes it: `RestoreHotUptaked`)."""
+    image stays with `keep_native`, for a later step that reads it and removes it: `RestoreHotUptaked`; so does
+    the study's estimated support as `<native_key>_support` where the band was read, so that step need not
+    estimate it again)."""
 
     def __init__(
         self,
@@ -246,6 +248,8 @@ class AddToNatived(MapTransform):
             if study_band is None:
                 study_band = self._study_band(native, roundtrip)
             gain = torch.from_numpy(np.maximum(weight, local_band_gain(*study_band, **self.detail_local_gain)))[None]
+        if self.keep_native and study_band is not None:
+            d[f"{self.native_key}_support"] = study_band[2]
         for key in self.key_iterator(d):
             correction = torch.as_tensor(d[key])
             base = torch.as_tensor(native)[:1].to(correction.dtype)
