@@ -151,6 +151,8 @@ def test_paired_comparison_against_scipy():
     assert result.ci_low < result.mean_difference < result.ci_high
     assert paired_comparison(a, b) == result  # seeded
     assert "better on" in result.sentence("A", "B", "PSNR", " dB")
+    low, high = f"{result.ci_low:+.2f}", f"{result.ci_high:+.2f}"
+    assert result.interval(" dB") == f"{d.mean():+.2f} dB ({low} to {high})" and result.interval().startswith("+")
 
 
 def test_evaluate_predictions_json_gives_one_object_with_every_metric(tmp_path):

@@ -112,11 +112,7 @@ def estimated_code_rows(records: Sequence[Mapping[str, Any]], test_set: str) -> 
                 "code error, mean (min to max), log2": f"{np.mean(errors):+.2f} ({min(errors):+.2f} to "
                 f"{max(errors):+.2f})",
                 "PSNR, estimated code": float(np.mean([r["psnr"] for r in estimated.values()])),
-                "vs true code, dB (95 % CI)": (
-                    ""
-                    if vs_true is None
-                    else f"{vs_true.mean_difference:+.2f} ({vs_true.ci_low:+.2f} to {vs_true.ci_high:+.2f})"
-                ),
+                "vs true code, dB (95 % CI)": ("" if vs_true is None else vs_true.interval()),
                 "vs best grid code in hindsight: mean, worst, dB": (
                     f"{np.mean(vs_best):+.2f}, {min(vs_best):+.2f}" if vs_best else ""
                 ),
@@ -146,11 +142,7 @@ def code_error_rows(records: Sequence[Mapping[str, Any]], test_set: str) -> list
                     "log2 code error": f"{error:+g}",
                     "DRF given": f"{drf * 2.0 ** error:.3g}",
                     "PSNR": float(np.mean(wrong)),
-                    "change vs true code, dB (95 % CI)": (
-                        ""
-                        if error == 0.0 or change is None
-                        else f"{change.mean_difference:+.2f} ({change.ci_low:+.2f} to {change.ci_high:+.2f})"
-                    ),
+                    "change vs true code, dB (95 % CI)": ("" if error == 0.0 or change is None else change.interval()),
                     "worse than input": f"{sum(r['psnr'] < r['input_psnr'] for r in chosen)}/{len(chosen)}",
                 }
             )
@@ -175,7 +167,7 @@ def _paired_text(a: Sequence[float], b: Sequence[float]) -> str:
     if len(a) < 2:
         return ""
     change = paired_comparison(a, b)
-    return f"{change.mean_difference:+.2f} ({change.ci_low:+.2f} to {change.ci_high:+.2f})"
+    return change.interval()
 
 
 def weights_comparison_rows(

@@ -169,9 +169,7 @@ def summary_rows(
                 "test set": test_set,
                 "DRF": f"{drf:g}",
                 "n": str(len(subjects)),
-                f"PSNR: {mine_name} - {base_name}, dB": (
-                    f"{cmp.mean_difference:+.2f} ({cmp.ci_low:+.2f} to {cmp.ci_high:+.2f})"
-                ),
+                f"PSNR: {mine_name} - {base_name}, dB": (cmp.interval()),
                 f"hot SUVmean bias %: {base_name} / {mine_name}": pair("hot_suv_mean_bias_pct"),
                 "mean abs": pair("hot_suv_mean_bias_pct", abs, ""),
                 f"hot SUVmax bias %: {base_name} / {mine_name}": pair("hot_suv_max_bias_pct"),

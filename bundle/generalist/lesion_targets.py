@@ -165,7 +165,7 @@ def lesion_target_rows(
                         f"PSNR no more than {PSNR_ALLOWANCE_DB:g} dB below {shipped}",
                         test_set,
                         drf,
-                        f"{versus.mean_difference:+.2f} dB ({versus.ci_low:+.2f} to {versus.ci_high:+.2f})",
+                        versus.interval(" dB"),
                         versus.mean_difference >= -PSNR_ALLOWANCE_DB,
                     )
                 )

@@ -70,7 +70,7 @@ def paired_runs_markdown(rows: Sequence[Mapping[str, Any]], reference: str, runs
         cells += [f"{row['psnr'][m]:.2f}" for m in compared]
         for r in runs:
             c = row["versus"][r]
-            cells.append(f"{c.mean_difference:+.2f} ({c.ci_low:+.2f} to {c.ci_high:+.2f})")
+            cells.append(c.interval())
         cells.append(" / ".join(f"{row['worse'][m]}/{n}" for m in compared))
         cells.append(" / ".join(f"{row['smallest_gain'][m]:+.2f}" for m in compared))
         cells.append(" / ".join(f"{row['hot_bias'][m]:+.1f}" for m in compared) + " %")

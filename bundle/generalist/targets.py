@@ -60,7 +60,7 @@ def target_rows(
         margin = paper.paired(drf, method, reference, _psnr)
         need = 1.5 if drf == 200 else (1.0 if 10 <= drf <= 100 else None)
         if margin is not None:
-            text = f"{margin.mean_difference:+.2f} dB ({margin.ci_low:+.2f} to {margin.ci_high:+.2f})"
+            text = margin.interval(" dB")
             rows.append(
                 _row(
                     f"PSNR - tuned Gaussian >= {need} dB" if need else "PSNR - tuned Gaussian",
@@ -114,7 +114,7 @@ def target_rows(
                 _row(
                     "interior PSNR - tuned Gaussian >= +1.0 dB",
                     200.0,
-                    f"{interior.mean_difference:+.2f} dB ({interior.ci_low:+.2f} to {interior.ci_high:+.2f})",
+                    interior.interval(" dB"),
                     interior.mean_difference >= 1.0,
                 )
             )
@@ -141,7 +141,7 @@ def side_by_side_rows(
                 margin = paper.paired(drf, method, reference, _psnr)
                 if margin is None:
                     continue
-                margin_text = f"{margin.mean_difference:+.2f} ({margin.ci_low:+.2f} to {margin.ci_high:+.2f})"
+                margin_text = margin.interval()
                 pairs = paper.pairs(drf, method, reference).values()
                 below = f"{sum(getter(a) < getter(b) for a, b in pairs)}/{margin.n}"
             rows.append(

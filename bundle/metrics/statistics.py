@@ -35,6 +35,10 @@ class PairedComparison:
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
+    def interval(self, unit: str = "") -> str:
+        """`+x.xx<unit> (lo to hi)`: the mean difference and its 95 % interval, as the report tables print them."""
+        return f"{self.mean_difference:+.2f}{unit} ({self.ci_low:+.2f} to {self.ci_high:+.2f})"
+
     def sentence(self, a: str, b: str, metric: str, unit: str = "", lower_is_better: bool = False) -> str:
         """`A vs B: +x (95 % CI lo to hi) unit, A better on w/n subjects, sign test p = ...`."""
         better = self.losses if lower_is_better else self.wins
