@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,17 @@ def tiny_trained(tiny_dataset, tmp_path_factory) -> Path:
     wf.initialize()
     wf.run()
     return out
+
+
+@pytest.fixture(autouse=True)
+def _log_handlers_keep_an_open_stream():
+    """Libraries (MONAI, torch, mlflow, nibabel) give their loggers a stream handler when first imported, bound to
+    whatever sys.stdout or sys.stderr was then; imported inside a test that captures output, that is the test's own
+    stream, closed when the test ends, and a later test that logs through them gets a 'Logging error' on its stderr.
+    After each test, such handlers are pointed at the session's stderr."""
+    yield
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+                handler.stream = sys.stderr  # not setStream: it would flush the closed one first
