@@ -84,21 +84,19 @@ def _named_weights(specs: Sequence[str]) -> dict[str, str]:
 def _estimator_for(source: str, record: str):
     """The noise estimator at `record`, when its dose calibration was fitted on the training cohort of the network
     at `source` (its equivalent DRF is then the code that network learnt); else a one-line error."""
+    from bundle.deploy.dose_input import matching_noise_estimator
     from bundle.deploy.trained_denoiser import run_settings
-    from bundle.io import read_json
-    from bundle.noise_estimation import NoiseEstimator
     from bundle.provenance import recorded_setting
 
     if not Path(record).is_file():
         raise ConfigValueError(f"setting noise-estimator: {record} does not exist; the estimated code needs one")
-    cohort = read_json(record, "noise estimator record").get("calibration", {}).get("cohort")
     trained_on = recorded_setting(run_settings(source)[0], "datalist_file", None)
-    if cohort is None or trained_on is None or Path(cohort).as_posix() != Path(str(trained_on)).as_posix():
+    estimator = matching_noise_estimator(record, trained_on)
+    if estimator is None:
         raise ConfigValueError(
-            f"setting noise-estimator: {record} is calibrated on {cohort}, not on {source}'s training cohort "
-            f"{trained_on}"
+            f"setting noise-estimator: {record} is not calibrated on {source}'s training cohort {trained_on}"
         )
-    return NoiseEstimator.load(record)
+    return estimator
 
 
 @cli_errors

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_TRAINED_DRFS",
     "DoseInput",
     "ImageEstimate",
+    "matching_noise_estimator",
     "recorded_drf_estimator",
     "settings_drf_range",
     "shipped_dose_conditioning",
@@ -66,15 +67,23 @@ def recorded_drf_estimator(provenance_file: str | Path, ckpt_path: str | Path) -
 def shipped_noise_estimator(record_file: str | Path, provenance_file: str | Path, ckpt_path: str | Path) -> Any | None:
     """The noise estimator at `record_file` when its dose calibration was fitted on the training cohort of the
     weights at `ckpt_path` (so its equivalent DRF is the code these weights learnt), else None."""
+    provenance = provenance_of(provenance_file, ckpt_path) or {}
+    if not provenance.get("dose_conditioning"):
+        return None
+    return matching_noise_estimator(record_file, provenance.get("training_datalist"))
+
+
+def matching_noise_estimator(record_file: str | Path, trained_on: str | Path | None) -> Any | None:
+    """The noise estimator at `record_file` when that file exists and its dose calibration was fitted on the cohort
+    `trained_on` (a network's training datalist), else None (logged)."""
     from ..io import read_json
     from ..noise_estimation import NoiseEstimator
 
-    record_path, provenance = Path(record_file), provenance_of(provenance_file, ckpt_path) or {}
-    if not record_path.is_file() or not provenance.get("dose_conditioning"):
+    record_path = Path(record_file)
+    if not record_path.is_file():
         return None
     cohort = read_json(record_path, "noise estimator record").get("calibration", {}).get("cohort")
-    trained_on = provenance.get("training_datalist")
-    if cohort is None or trained_on is None or Path(cohort).as_posix() != Path(trained_on).as_posix():
+    if cohort is None or trained_on is None or Path(cohort).as_posix() != Path(str(trained_on)).as_posix():
         logger.info("%s: calibrated on %s, not on these weights' %s; not used", record_path, cohort, trained_on)
         return None
     return NoiseEstimator.load(record_path)
