@@ -14,18 +14,22 @@ from .errors import ConfigValueError
 
 __all__ = [
     "LESION_MAP_LOSSES",
+    "LESION_WEIGHTED_LOSSES",
     "LOSSES",
     "LesionSUVConsistencyLoss",
     "LesionWeightedL1Loss",
     "MultiScaleSSIMLoss",
     "NoiseBalancedLoss",
+    "UptakeLesionWeightedL1Loss",
     "UptakeWeightedL1Loss",
     "image_loss",
 ]
 
-LOSSES = ("l1", "l2", "ssim", "ms-ssim", "uptake-l1", "lesion-l1", "uptake-l1-suv")
+LOSSES = ("l1", "l2", "ssim", "ms-ssim", "uptake-l1", "lesion-l1", "uptake-lesion-l1", "uptake-l1-suv")
 # the losses whose label carries one extra channel made from the training subject's lesion map
-LESION_MAP_LOSSES = ("lesion-l1", "uptake-l1-suv")
+LESION_MAP_LOSSES = ("lesion-l1", "uptake-lesion-l1", "uptake-l1-suv")
+# those whose extra channel is the lesion map turned into per-voxel loss weights (transforms.LesionLossWeightd)
+LESION_WEIGHTED_LOSSES = ("lesion-l1", "uptake-lesion-l1")
 # Wang et al. (2003) scale weights; the first three are used for patches too small for five scales
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -103,6 +107,23 @@ class LesionWeightedL1Loss(nn.Module):
         image, weights = _split_label_channel(pred, target, "lesion-l1", "the loss weights")
         error = (pred.float() - image.float()).abs()
         return (weights.float() * error).sum() / (weights.float().sum() * pred.shape[1])
+
+
+class UptakeLesionWeightedL1Loss(nn.Module):
+    """L1 weighted per voxel by the lesion weights of the label's second channel (`transforms.LesionLossWeightd`: 1
+    + weight on and around each lesion of the map, whatever its uptake) plus `UptakeWeightedL1Loss`'s ramp on the
+    target's high uptake, normalised by the weights' sum. The uptake term keeps hot lesions' counts without a map;
+    the lesion term also weighs lesions of normal or low uptake, such as those only an MR input shows."""
+
+    def __init__(self, uptake_weight: float = 4.0) -> None:
+        super().__init__()
+        self.uptake = UptakeWeightedL1Loss(weight=uptake_weight)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        image, lesion_weights = _split_label_channel(pred, target, "uptake-lesion-l1", "the loss weights")
+        ramp = ((image.float() - self.uptake.low) / (self.uptake.high - self.uptake.low)).clamp(0.0, 1.0)
+        weights = lesion_weights.float() + self.uptake.weight * ramp
+        return (weights * (pred.float() - image.float()).abs()).sum() / weights.sum()
 
 
 class LesionSUVConsistencyLoss(nn.Module):
@@ -200,6 +221,8 @@ def image_loss(
         loss = UptakeWeightedL1Loss(weight=uptake_weight)
     elif key == "lesion-l1":
         loss = LesionWeightedL1Loss()
+    elif key == "uptake-lesion-l1":
+        loss = UptakeLesionWeightedL1Loss(uptake_weight=uptake_weight)
     elif key == "uptake-l1-suv":
         loss = LesionSUVConsistencyLoss(suv_weight=suv_weight, uptake_weight=uptake_weight)
     else:

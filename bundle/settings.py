@@ -55,6 +55,7 @@ def check_training_settings(**settings: Any) -> bool:
         "num_poolings": lambda v: _int("num_poolings", v, 1, 6),
         "convs_per_stage": lambda v: _int("convs_per_stage", v, 1, 4),
         "base_features": lambda v: _int("base_features", v, 1, 512),
+        "guide_channels": lambda v: _int("guide_channels", v, 0, 2),
         "num_epochs": lambda v: _int("num_epochs", v, 1),
         "fold": lambda v: _int("fold", v, 0),
         "num_val_subjects": lambda v: _int("num_val_subjects", v, 0),

@@ -18,7 +18,7 @@ from bundle.deploy.export import record_run_entry
 from bundle.errors import ConfigValueError, InputDataError
 from bundle.generalist import TrainedDenoiser
 from bundle.io import file_sha256, load_ras_volume
-from bundle.losses import LesionWeightedL1Loss, UptakeWeightedL1Loss, image_loss
+from bundle.losses import LesionWeightedL1Loss, UptakeLesionWeightedL1Loss, UptakeWeightedL1Loss, image_loss
 from bundle.mlflow_tracking import default_tracking_uri
 from bundle.networks import ResidualUNet2p5D
 from bundle.noise_estimation import ImageCodeDrfd, NoiseEstimator
@@ -272,6 +272,23 @@ def test_lesion_weighted_l1_counts_lesion_errors_more_and_is_plain_l1_with_unit_
     assert float(loss(outside, unit)) == pytest.approx(float(torch.nn.L1Loss()(outside, target)))
     with pytest.raises(ConfigValueError, match="lesion-l1"):
         loss(outside, target)
+
+
+def test_uptake_lesion_l1_adds_the_lesion_weights_to_the_uptake_ramp():
+    target = torch.full((1, 1, 8, 8), 0.5)
+    target[..., 6:, 6:] = 1.5  # hot: full uptake weight 4
+    lesion_weights = torch.ones_like(target)
+    lesion_weights[..., :2, :2] = 6.0  # a lesion of normal uptake (an MR-only lesion)
+    loss = image_loss("uptake-lesion-l1")
+    assert isinstance(loss, UptakeLesionWeightedL1Loss)
+    pred = target + 0.1 * torch.rand(generator=torch.Generator().manual_seed(0), size=target.shape)
+    weights = lesion_weights + 4.0 * ((target - 0.8) / 0.4).clamp(0, 1)
+    expected = float((weights * (pred - target).abs()).sum() / weights.sum())
+    assert float(loss(pred, torch.cat([target, lesion_weights], 1))) == pytest.approx(expected, rel=1e-6)
+    unit = torch.cat([target, torch.ones_like(target)], 1)  # no lesion: the uptake-weighted L1 itself
+    assert float(loss(pred, unit)) == pytest.approx(float(UptakeWeightedL1Loss()(pred, target)), rel=1e-6)
+    with pytest.raises(ConfigValueError, match="uptake-lesion-l1"):
+        loss(pred, target)
 
 
 def test_suv_consistency_training_carries_the_lesion_ids_unscaled_on_the_label_and_trains(tiny_cohorts, tmp_path):

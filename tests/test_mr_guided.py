@@ -125,3 +125,24 @@ def test_the_t1_guided_filter_is_the_guided_filter_with_another_guide(mr_run):
     assert with_t1.shape == pet.shape and not np.allclose(with_t1, guided(pet, (4.0,) * 3, 8.0, 1e-3, guide=pet))
     with pytest.raises(ConfigValueError, match="baseline guided-t1: needs each subject's t1"):
         guided(pet, (4.0,) * 3)
+
+
+def test_the_gated_profile_trains_on_every_lesion_of_the_mr_map_and_infers_through_its_gate(mr_run, tmp_path):
+    from bundle.networks import GuideGate
+
+    profile = [*PROFILE, "configs/profiles/mr_guided_gated.json"]
+    datalist = mr_run["other"]
+    overrides = tiny_overrides(
+        datalist.parent, tmp_path / "run", num_val_subjects=1, val_interval=1, train_drfs=[20, 200]
+    )
+    overrides.update({"datalist_file": str(datalist), "test_datalists": [], "val_drfs": [20]})
+    overrides["tracking#tracking_uri"] = default_tracking_uri(tmp_path)
+    proc = run_bundle("training", profile, overrides)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    settings = json.loads((tmp_path / "run" / "checkpoints" / "manifest.json").read_text())["settings"]
+    assert settings["guide_channels"] == "2" and settings["loss_name"] == "uptake-lesion-l1"
+    denoiser = TrainedDenoiser(tmp_path / "run" / "checkpoints", precision="fp32")
+    network = denoiser.denoiser.network
+    assert isinstance(network.guide_gate, GuideGate) and network.guide_gate.guide_channels == 2
+    item = load_datalist(mr_run["datalist"])[0]
+    assert denoiser(item["image"], 200.0, item).shape == load_ras_volume(item["image"]).shape

@@ -155,3 +155,18 @@ def test_mr_cohort_keeps_the_pet_and_refuses_bad_settings(tiny_dataset, tmp_path
         load_script("simulate_mr").main(["--datalist", str(tmp_path / "none.json"), "--out", str(tmp_path / "x")])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert refused.value.code != 0 and len(err) == 1 and "none.json: file not found" in err[0]
+
+
+def test_an_ensured_mr_cohort_draws_its_mr_only_lesions_in_range_and_refuses_other_ranges(tiny_dataset, tmp_path):
+    from bundle.errors import InputDataError
+    from bundle.simulation import ensure_mr_cohort
+
+    out = tmp_path / "many"
+    path = ensure_mr_cohort(out, tiny_dataset / "datalist.json", 3, {"mr_only_lesions": (3, 4)})
+    drawn = json.loads((out / "manifest.json").read_text())["subjects"]
+    assert all(record["draw"]["mr_only_lesions"] in (3, 4) for record in drawn.values())
+    for subject, kinds in lesion_kinds(path).items():  # each drawn lesion placed and labelled
+        assert sum(kind == "mr_only" for kind in kinds.values()) == drawn[subject]["draw"]["mr_only_lesions"]
+    assert ensure_mr_cohort(out, tiny_dataset / "datalist.json", 3, {"mr_only_lesions": (3, 4)}) == path  # reused
+    with pytest.raises(InputDataError, match=r"other mr_only_lesions ranges is there \(mr_only_lesions \[3.0, 4.0\]\)"):
+        ensure_mr_cohort(out, tiny_dataset / "datalist.json", 3)

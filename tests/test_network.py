@@ -98,3 +98,30 @@ def test_folded_batch_norm_gives_the_same_output_and_leaves_the_network_unchange
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) > 0
     assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
     assert not torch.equal(fused.encoder[0][0].conv.weight, net.encoder[0][0].conv.weight)
+
+
+def test_a_guide_gate_starts_open_scales_the_guide_only_and_can_close():
+    torch.manual_seed(0)
+    gated = ResidualUNet2p5D(in_slices=3, extra_channels=3, dose_conditioning=True, guide_channels=2, base_features=4)
+    plain = ResidualUNet2p5D(in_slices=3, extra_channels=3, dose_conditioning=True, base_features=4)
+    plain.load_state_dict({k: v for k, v in gated.state_dict().items() if not k.startswith("guide_gate.")})
+    gated.eval(), plain.eval()
+    x = torch.rand(2, 6, 24, 24)
+    open_share = torch.sigmoid(torch.tensor(3.0))
+    assert torch.allclose(gated.guide_gate.gate(x[:, :5]), open_share.expand(2, 2, 24, 24))
+    scaled = x.clone()
+    scaled[:, 3:5] *= open_share  # the PET slices and the dose code pass untouched
+    torch.testing.assert_close(gated(x), plain(scaled))
+    torch.nn.init.constant_(gated.guide_gate.branch[2].bias, -60.0)  # a shut gate: the guide no longer matters
+    other_guide = x.clone()
+    other_guide[:, 3:5] = torch.rand(2, 2, 24, 24)
+    torch.testing.assert_close(gated(x), gated(other_guide))
+    torch.testing.assert_close(torch.jit.script(gated)(x), gated(x))
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(extra_channels=1, dose_conditioning=True, guide_channels=1), dict(extra_channels=2, guide_channels=3)]
+)
+def test_guide_channels_beyond_the_extra_inputs_are_refused(bad):
+    with pytest.raises(ValueError, match="guide_channels"):
+        ResidualUNet2p5D(base_features=4, **bad)

@@ -124,6 +124,7 @@ NETWORK_SETTINGS = {
     "base_features": 16,
     "residual": True,
     "concat_skips": True,
+    "guide_channels": 0,
 }
 
 

@@ -2,6 +2,6 @@
 
 from .acnet import AutoContextNet
 from .fusion import fold_batch_norm
-from .residual_unet import ResidualUNet2p5D, init_truncated_normal
+from .residual_unet import GuideGate, ResidualUNet2p5D, init_truncated_normal
 
-__all__ = ["AutoContextNet", "fold_batch_norm", "ResidualUNet2p5D", "init_truncated_normal"]
+__all__ = ["AutoContextNet", "GuideGate", "fold_batch_norm", "ResidualUNet2p5D", "init_truncated_normal"]

@@ -14,6 +14,11 @@ Inputs whose height or width is not a multiple of 2^np are padded (edge replicat
 Dose conditioning (`dose_conditioning=True`): the last input channel is a constant map of the dose code (see
 `transforms.dose.dose_code`); a small MLP turns it into a feature-wise scale and shift (FiLM, Perez et al. 2018) of
 every stage's output. The last MLP layer starts at zero, so an untrained conditioned network is the plain one.
+
+Gated guide channels (`guide_channels=k > 0`, for an MR given beside the PET): the last k convolved input channels
+(after the PET slices, before the dose code) are multiplied, pixel by pixel, by a gate in (0, 1) that a small
+convolutional branch computes from all convolved inputs (PET and guide together), so the network can shut the MR out
+where it disagrees with the PET (a lesion the MR shows and the PET does not). The gate starts nearly open (0.95).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch.nn.functional as F
 from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Act, Norm
 
-__all__ = ["DoseFiLM", "ResidualUNet2p5D", "init_truncated_normal"]
+__all__ = ["DoseFiLM", "GuideGate", "ResidualUNet2p5D", "init_truncated_normal"]
 
 
 def init_truncated_normal(module: nn.Module, std: float = 0.02) -> None:
@@ -78,6 +83,41 @@ class DoseFiLM(nn.Module):
         return out
 
 
+class GuideGate(nn.Module):
+    """(B, C, H, W) inputs whose last `guide_channels` are a guide image (MR) -> the same inputs with the guide
+    multiplied by a per-pixel gate sigmoid(conv3x3(ReLU(conv3x3(inputs)))) in (0, 1), one gate per guide channel.
+    The last convolution starts at weight zero and bias `open_bias`, so an untrained gate passes 95 % of the guide."""
+
+    def __init__(self, in_channels: int, guide_channels: int, hidden: int = 8, open_bias: float = 3.0) -> None:
+        super().__init__()
+        if not 1 <= guide_channels < in_channels:
+            raise ValueError(
+                f"network guide_channels: expected 1 to {in_channels - 1} (fewer than the convolved inputs), "
+                f"got {guide_channels}"
+            )
+        self.guide_channels = guide_channels
+        self.branch = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, guide_channels, kernel_size=3, padding=1),
+        )
+        self.open_bias = float(open_bias)
+
+    def reset_gate(self) -> None:
+        """The last convolution at weight zero and bias `open_bias`: a gate open to 0.95 whatever the inputs."""
+        nn.init.zeros_(self.branch[2].weight)
+        nn.init.constant_(self.branch[2].bias, self.open_bias)
+
+    def gate(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The (B, guide_channels, H, W) gate of `inputs`."""
+        return torch.sigmoid(self.branch(inputs))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        split = inputs.shape[1] - self.guide_channels
+        gated = inputs[:, split:] * self.gate(inputs).to(inputs.dtype)
+        return torch.cat([inputs[:, :split], gated], dim=1)
+
+
 class ResidualUNet2p5D(nn.Module):
     """Residual encoder-decoder with concatenate skips for 2.5D low-dose PET denoising.
 
@@ -93,6 +133,8 @@ class ResidualUNet2p5D(nn.Module):
         output_activation: None or "tanh" (the authors' code bounds the residual with tanh).
         dose_conditioning: the last input channel is a constant dose-code map that modulates every stage (FiLM);
             it is not convolved. `extra_channels` counts it.
+        guide_channels: how many of the extra channels before the dose code are a guide image (T1, FLAIR) that
+            enters through a `GuideGate` (0: no gate, every input enters the first convolution as it is).
     """
 
     def __init__(
@@ -107,6 +149,7 @@ class ResidualUNet2p5D(nn.Module):
         concat_skips: bool = True,
         output_activation: str | None = None,
         dose_conditioning: bool = False,
+        guide_channels: int = 0,
     ) -> None:
         super().__init__()
         if in_slices < 1 or in_slices % 2 == 0:
@@ -119,6 +162,10 @@ class ResidualUNet2p5D(nn.Module):
             raise ValueError("network base_features must be >= 1 and extra_channels >= 0")
         if dose_conditioning and extra_channels < 1:
             raise ValueError("network dose_conditioning: needs the dose-code channel counted in extra_channels")
+        if not 0 <= guide_channels <= extra_channels - (1 if dose_conditioning else 0):
+            raise ValueError(
+                f"network guide_channels: expected 0 to the extra channels before the dose code, got {guide_channels}"
+            )
         if output_activation not in (None, "tanh"):
             raise ValueError(f"network output_activation: expected None or 'tanh', got {output_activation!r}")
         self.in_slices = in_slices
@@ -152,7 +199,10 @@ class ResidualUNet2p5D(nn.Module):
         self.head = nn.Conv2d(channels, out_channels, kernel_size=1)
         stage_widths = widths[:num_poolings] + [widths[num_poolings]] + list(reversed(widths[:num_poolings]))
         self.film = DoseFiLM(stage_widths) if dose_conditioning else None
+        self.guide_gate = GuideGate(conv_channels, guide_channels) if guide_channels else None
         init_truncated_normal(self)
+        if self.guide_gate is not None:
+            self.guide_gate.reset_gate()
 
     @staticmethod
     def _modulate(features: torch.Tensor, film: list[tuple[torch.Tensor, torch.Tensor]], level: int) -> torch.Tensor:
@@ -177,6 +227,8 @@ class ResidualUNet2p5D(nn.Module):
         if self.film is not None:
             film = self.film(x[:, -1].mean(dim=(-2, -1)))
             features = padded[:, :-1]
+        if self.guide_gate is not None:
+            features = self.guide_gate(features)
         skips: list[torch.Tensor] = []
         for level, stage in enumerate(self.encoder):
             features = self._modulate(stage(features), film, level)

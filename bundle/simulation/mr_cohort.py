@@ -108,17 +108,28 @@ def simulate_mr_cohort(
     return target
 
 
-def ensure_mr_cohort(out: str | Path, source_datalist: str | Path, seed: int) -> str:
-    """The MR cohort's datalist in `out`, simulated first from `source_datalist` with `seed` when it is missing; one
-    made from another source or seed is refused (one line), so a profile never trains on an MR it did not ask for."""
+def ensure_mr_cohort(
+    out: str | Path, source_datalist: str | Path, seed: int, overrides: Mapping[str, tuple[float, float]] | None = None
+) -> str:
+    """The MR cohort's datalist in `out`, simulated first from `source_datalist` with `seed` and `MR_RANGES` changed by
+    `overrides` (setting name -> (low, high)) when it is missing; one made from another source, seed or ranges is
+    refused (one line), so a profile never trains on an MR it did not ask for."""
+    ranges = validated_ranges(overrides or {})
     target = Path(out) / "datalist.json"
     if not target.is_file():
-        return str(simulate_mr_cohort(source_datalist, out, seed))
+        return str(simulate_mr_cohort(source_datalist, out, seed, ranges))
     settings = read_json(target, "datalist").get("mr", {})
     expected = _relative(str(source_datalist), Path(out))
     if settings.get("seed") != int(seed) or settings.get("source_datalist") != expected:
         raise InputDataError(
             f"{target}: an MR cohort of {settings.get('source_datalist')} with seed {settings.get('seed')} is there, "
             f"not of {expected} with seed {seed}; move it away or choose another folder"
+        )
+    recorded = {name: tuple(float(v) for v in value) for name, value in settings.get("ranges", {}).items()}
+    changed = sorted(name for name, value in ranges.items() if recorded.get(name, value) != tuple(value))
+    if changed:
+        raise InputDataError(
+            f"{target}: an MR cohort with other {', '.join(changed)} ranges is there "
+            f"({', '.join(f'{n} {list(recorded[n])}' for n in changed)}); move it away or choose another folder"
         )
     return str(target)
