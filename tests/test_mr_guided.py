@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import REPO_ROOT, load_script, run_bundle, run_bundle_in_process, tiny_overrides, user_error_line
 
 from bundle.data import load_datalist
+from bundle.errors import InputDataError
 from bundle.generalist import TrainedDenoiser
+from bundle.generalist.mr_gate import BRAIN, gate_by_lesion_kind, gate_volume
 from bundle.io import load_ras_volume
 from bundle.mlflow_tracking import default_tracking_uri
 from bundle.simulation import simulate_mr_cohort
@@ -146,3 +149,24 @@ def test_the_gated_profile_trains_on_every_lesion_of_the_mr_map_and_infers_throu
     assert isinstance(network.guide_gate, GuideGate) and network.guide_gate.guide_channels == 2
     item = load_datalist(mr_run["datalist"])[0]
     assert denoiser(item["image"], 200.0, item).shape == load_ras_volume(item["image"]).shape
+
+    # the gate read by lesion kind through the same path; a run without a gate is refused in one line
+    script = load_script("mr_gate_reading")
+    out = tmp_path / "gate"
+    args = ["--datalist", str(mr_run["datalist"]), "--drf", "200", "--subjects", "1", "--out", str(out)]
+    assert script.main(["--run", str(tmp_path / "run" / "checkpoints"), *args]) == 0
+    rows = json.loads((out / "gate.json").read_text())["rows"]
+    assert {(r["region"], r["channel"]) for r in rows} >= {(BRAIN, "t1"), (BRAIN, "flair"), ("mr_only", "flair")}
+    assert all(0.0 < r["min"] <= r["mean"] <= r["max"] < 1.0 for r in rows)
+    assert "python scripts/mr_gate_reading.py --run" in (out / "README.md").read_text()
+    line = user_error_line(lambda: gate_by_lesion_kind(mr_run["checkpoints"], mr_run["datalist"], [200.0], 1))
+    assert "not a gated MR-guided run" in line
+
+
+def test_the_gate_volume_is_cropped_as_the_network_crops_its_padding():
+    slices = [torch.arange(2 * 2 * 8 * 8, dtype=torch.float32).reshape(2, 2, 8, 8) + 1000 * z for z in range(2)]
+    volume = gate_volume(slices, (5, 6, 4))
+    assert volume.shape == (2, 5, 6, 4)
+    assert volume[1, 0, 0, 3] == float(slices[1][1, 1, 1, 1])  # pads 3 / 2 rows: top 1, left 1
+    with pytest.raises(InputDataError, match="4 gated slices for a study of 5 slices"):
+        gate_volume(slices, (5, 6, 5))
