@@ -175,6 +175,18 @@ def _is_dose_blind(checkpoints: str) -> bool:
     return not recorded_setting(run_settings(checkpoints)[0], "dose_conditioning", False)
 
 
+def _missing_mr(checkpoints: str, datalist: str) -> list[str]:
+    """The MR keys a training run's network reads (its `extra_keys` but the dose code) that some item of `datalist`
+    lacks."""
+    from bundle.data import load_datalist
+    from bundle.deploy.trained_denoiser import run_settings
+    from bundle.provenance import recorded_setting
+
+    keys = [k for k in recorded_setting(run_settings(checkpoints)[0], "extra_keys", []) if k != "dose"]
+    items = load_datalist(datalist)
+    return [k for k in keys if any(not item.get(k) for item in items)]
+
+
 def _fit_missing_detail_gains(runs: dict[str, str], datalist: str, drfs: Sequence[float] = DOSE_CHAIN) -> None:
     """Fit and record the detail gain of each training run (a checkpoints folder) that has none, on `datalist`, as
     the shipped weights' was: a run evaluated off the 2 mm grid without it would keep all its sub-grid noise."""
@@ -192,6 +204,13 @@ def _fit_missing_detail_gains(runs: dict[str, str], datalist: str, drfs: Sequenc
             raise InputDataError(
                 f"setting detail-tuning-datalist: {datalist} is missing, so run '{name}' cannot have its detail gain "
                 "fitted (python scripts/simulate.py --cohort generalist-train-native, or '' to keep its detail whole)"
+            )
+        missing = _missing_mr(path, datalist)
+        if missing:
+            raise InputDataError(
+                f"setting detail-tuning-datalist: run '{name}' reads each study's {' and '.join(missing)}, which "
+                f"{datalist} does not give (python scripts/simulate_mr.py makes a cohort's MR; '' leaves the run's "
+                "detail gain unfitted: the default output reads it from each study)"
             )
         fit = fit_detail_drf(path, datalist, drfs)
         record_run_entry(path, "detail_gain", fit)

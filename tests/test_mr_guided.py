@@ -116,6 +116,13 @@ def test_the_mr_guided_run_is_evaluated_with_its_mr_and_the_mr_only_lesions(mr_r
     assert "MR-only (normal PET)" in table and "MR-visible hot" in table
 
 
+def test_an_mr_run_is_not_fitted_a_detail_gain_on_a_cohort_without_its_mr(mr_run, tiny_dataset):
+    evaluate = load_script("evaluate_generalist")
+    no_flair = str(tiny_dataset / "datalist.json")  # the PET cohort: a phantom T1, no FLAIR
+    line = user_error_line(lambda: evaluate._fit_missing_detail_gains({"mr": str(mr_run["checkpoints"])}, no_flair))
+    assert "setting detail-tuning-datalist: run 'mr' reads each study's flair, which " in line
+
+
 def test_the_t1_guided_filter_is_the_guided_filter_with_another_guide(mr_run):
     from bundle.baselines.guided import GuidedFilter, MRGuidedFilter
     from bundle.errors import ConfigValueError
