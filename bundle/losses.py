@@ -79,9 +79,12 @@ class UptakeWeightedL1Loss(nn.Module):
             raise ConfigValueError(f"setting uptake_weight: expected >= 0 with high > low, got {weight}, {low}, {high}")
         self.weight, self.low, self.high = float(weight), float(low), float(high)
 
+    def uptake_ramp(self, target: torch.Tensor) -> torch.Tensor:
+        """0 below `low`, 1 above `high`, linear between: how much of `weight` each voxel of `target` gets."""
+        return ((target.float() - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        ramp = ((target.float() - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
-        weights = 1.0 + self.weight * ramp
+        weights = 1.0 + self.weight * self.uptake_ramp(target)
         return (weights * (pred.float() - target.float()).abs()).sum() / weights.sum()
 
 
@@ -121,8 +124,7 @@ class UptakeLesionWeightedL1Loss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         image, lesion_weights = _split_label_channel(pred, target, "uptake-lesion-l1", "the loss weights")
-        ramp = ((image.float() - self.uptake.low) / (self.uptake.high - self.uptake.low)).clamp(0.0, 1.0)
-        weights = lesion_weights.float() + self.uptake.weight * ramp
+        weights = lesion_weights.float() + self.uptake.weight * self.uptake.uptake_ramp(image)
         return (weights * (pred.float() - image.float()).abs()).sum() / weights.sum()
 
 

@@ -179,10 +179,9 @@ def _missing_mr(checkpoints: str, datalist: str) -> list[str]:
     """The MR keys a training run's network reads (its `extra_keys` but the dose code) that some item of `datalist`
     lacks."""
     from bundle.data import load_datalist
-    from bundle.deploy.trained_denoiser import run_settings
-    from bundle.provenance import recorded_setting
+    from bundle.deploy.trained_denoiser import run_mr_keys, run_settings
 
-    keys = [k for k in recorded_setting(run_settings(checkpoints)[0], "extra_keys", []) if k != "dose"]
+    keys = run_mr_keys(run_settings(checkpoints)[0])
     items = load_datalist(datalist)
     return [k for k in keys if any(not item.get(k) for item in items)]
 

@@ -23,7 +23,7 @@ from .study_denoiser import (
     recorded_detail_drf,
 )
 
-__all__ = ["MR_KEYS", "TrainedDenoiser", "ras_array", "run_settings"]
+__all__ = ["MR_KEYS", "TrainedDenoiser", "ras_array", "run_mr_keys", "run_settings"]
 
 MR_KEYS = ("t1", "flair")  # the MR inputs configs/variants/mr_guided_inference.json reads
 
@@ -62,6 +62,12 @@ def _training_spacing(settings: dict[str, Any]) -> list[float]:
         return [2.0, 2.0, 2.0]
 
 
+def run_mr_keys(settings: Mapping[str, Any]) -> list[str]:
+    """The MR inputs (`t1`, `flair`) a training run's network reads, from its recorded `extra_keys` (the dose code
+    left out); empty for a PET-only run."""
+    return [k for k in recorded_setting(settings, "extra_keys", []) if k != "dose"]
+
+
 class TrainedDenoiser:
     """A trained network run through the shipped inference path (`configs/inference.json`'s preprocessing, inferer
     and postprocessing: resampling to the training grid, percentile scaling, dose-code channel, the correction added
@@ -82,7 +88,7 @@ class TrainedDenoiser:
         device: torch.device | str = "cpu",
     ) -> None:
         settings, weights_file = run_settings(checkpoints, weights)
-        self.mr_keys = [k for k in recorded_setting(settings, "extra_keys", []) if k != "dose"]
+        self.mr_keys = run_mr_keys(settings)
         unknown = [k for k in self.mr_keys if k not in MR_KEYS]
         if unknown:
             raise InputDataError(f"{checkpoints}: a network with extra inputs {unknown} has no inference path here")

@@ -46,7 +46,7 @@ def gate_by_lesion_kind(
     if gate is None or not denoiser.mr_keys:
         raise InputDataError(f"{checkpoints}: not a gated MR-guided run (its network has no guide gate)")
     captured: list[torch.Tensor] = []
-    hook = gate.branch.register_forward_hook(lambda module, args, out: captured.append(torch.sigmoid(out.float())))
+    hook = gate.register_forward_hook(lambda module, args, out: captured.append(module.gate(args[0]).float()))
     kinds_of, values = lesion_kinds(datalist), {}
     try:
         for item in load_datalist(datalist)[:subjects]:
