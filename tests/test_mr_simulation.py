@@ -170,3 +170,24 @@ def test_an_ensured_mr_cohort_draws_its_mr_only_lesions_in_range_and_refuses_oth
     assert ensure_mr_cohort(out, tiny_dataset / "datalist.json", 3, {"mr_only_lesions": (3, 4)}) == path  # reused
     with pytest.raises(InputDataError, match=r"other mr_only_lesions ranges is there \(mr_only_lesions \[3.0, 4.0\]\)"):
         ensure_mr_cohort(out, tiny_dataset / "datalist.json", 3)
+
+
+def test_lesion_contrast_reads_mr_only_lesions_bright_on_flair_and_dark_on_t1(tiny_dataset, tmp_path):
+    from bundle.errors import InputDataError
+    from bundle.generalist.mr_lesion_contrast import mr_contrast_by_lesion_kind
+
+    path = simulate_mr_cohort(tiny_dataset / "datalist.json", tmp_path / "mr", seed=4)
+    rows = {(r["kind"], r["channel"]): r for r in mr_contrast_by_lesion_kind(path)}
+    assert rows[("mr_only", "flair")]["mean"] > 1.2 and rows[("mr_only", "t1")]["mean"] < 0.9
+    item = load_datalist(path)[0]  # one lesion read directly
+    lesions, tissue = load_ras_volume(item["lesion"]).astype(int), load_ras_volume(item["tissue"]).astype(int)
+    label, kind = next(iter(lesion_kinds(path)[item["subject"]].items()))
+    flair = load_ras_volume(item["flair"])
+    direct = flair[lesions == int(label)].mean() / np.median(flair[(tissue == 2) & (lesions == 0)])
+    assert rows[(kind, "flair")]["min"] <= direct <= rows[(kind, "flair")]["max"]
+    with pytest.raises(InputDataError, match="has no \\['flair'\\]"):
+        mr_contrast_by_lesion_kind(tiny_dataset / "datalist.json")
+    out = tmp_path / "contrast"
+    assert load_script("mr_lesion_contrast").main(["--datalist", str(path), "--out", str(out)]) == 0
+    assert json.loads((out / "contrast.json").read_text())["rows"] == list(rows.values())
+    assert "python scripts/mr_lesion_contrast.py --datalist" in (out / "README.md").read_text()
