@@ -36,9 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     from bundle.generalist.mr_gate import gate_by_lesion_kind
     from bundle.io import ensure_writable_dir
-    from bundle.tables import write_table_report
+    from bundle.tables import refuse_existing_report, write_table_report
 
     out = ensure_writable_dir(args.out, "setting out")
+    refuse_existing_report(out, "gate.json", args.overwrite)
     start = time.perf_counter()
     rows = gate_by_lesion_kind(args.run, args.datalist, args.drf, args.subjects)
     lines = ["| DRF | region | MR channel | n | mean gate | min | max |", "|---|---|---|---|---|---|---|"]

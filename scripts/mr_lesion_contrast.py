@@ -33,9 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_and_log(argv)
     from bundle.generalist.mr_lesion_contrast import mr_contrast_by_lesion_kind
     from bundle.io import ensure_writable_dir
-    from bundle.tables import write_table_report
+    from bundle.tables import refuse_existing_report, write_table_report
 
     out = ensure_writable_dir(args.out, "setting out")
+    refuse_existing_report(out, "contrast.json", args.overwrite)
     start = time.perf_counter()
     rows = mr_contrast_by_lesion_kind(args.datalist)
     lines = ["| lesion kind | MR | n | mean over white matter | min | max |", "|---|---|---|---|---|---|"]
