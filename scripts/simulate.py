@@ -86,6 +86,13 @@ def build_parser() -> OneLineArgumentParser:
         "subject's own drawn grid (a test set off the training grid)",
     )
     p.add_argument(
+        "--physics-spread",
+        choices=["narrow", "broad"],
+        default=None,
+        help="broad: a randomised scanner's subjects also draw a tailed detector response, OSEM with or without "
+        "resolution modelling, its iterations and subsets, and the scatter and randoms fractions (default narrow)",
+    )
+    p.add_argument(
         "--count-spread", default=None, help="subjects' count levels vary within x(1 -/+ this) (default 0.12)"
     )
     p.add_argument("--seed", default=None, help="random seed (default 0)")
@@ -135,7 +142,16 @@ def _given_settings(args) -> dict:
         given["count_spread"] = _number("count_spread", args.count_spread)
     if args.counts is not None:
         given["counts_full_dose"] = _number("counts", args.counts)
-    for name in ("preset", "lesions", "count_sampler", "anatomy", "scanner", "resolution_space", "grid"):
+    for name in (
+        "preset",
+        "lesions",
+        "count_sampler",
+        "anatomy",
+        "scanner",
+        "resolution_space",
+        "grid",
+        "physics_spread",
+    ):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     return given

@@ -35,6 +35,17 @@ class ScannerModel:
     axial_fwhm_mm: float  # axial resolution of the data model
     scatter_fraction: float  # scatter / prompts
     randoms_fraction: float  # randoms / prompts
+    psf_tail_fraction: float = 0.0  # share of the detector response in a wide tail (0: a Gaussian response)
+    psf_tail_factor: float = 1.0  # the tail's FWHM over the core's
+
+    def response_fwhm_mm(self) -> list[tuple[float, tuple[float, float]]]:
+        """The detector response as (weight, (in-plane, axial) FWHM) Gaussians: the core, and the tail if any. The
+        tail is wider in-plane only (inter-crystal scatter and penetration spread across the ring)."""
+        core = (self.detector_fwhm_mm, self.axial_fwhm_mm)
+        if self.psf_tail_fraction <= 0.0:
+            return [(1.0, core)]
+        tail = (self.detector_fwhm_mm * self.psf_tail_factor, self.axial_fwhm_mm)
+        return [(1.0 - self.psf_tail_fraction, core), (self.psf_tail_fraction, tail)]
 
 
 @dataclass
@@ -88,12 +99,16 @@ def simulate_acquisition(
     mu = _to_stack(mu_map_per_cm, device) / 10.0  # 1/cm -> 1/mm: line integrals are in mm
     attenuation = torch.exp(-projector.A(mu))
     fwhm = (scanner.detector_fwhm_mm, scanner.axial_fwhm_mm)
+    response = scanner.response_fwhm_mm()
     if resolution_space == "sinogram":
         blur, sinogram_blur = None, SinogramBlur(fwhm, projector.bin_size_mm, vox[2])
-        geometric = attenuation * sinogram_blur.A(projector.A(x))
+        line_integrals = projector.A(x)
+        geometric = attenuation * sum(
+            w * SinogramBlur(f, projector.bin_size_mm, vox[2]).A(line_integrals) for w, f in response
+        )
     else:
         blur, sinogram_blur = GaussianBlur3d(fwhm, vox), None
-        geometric = attenuation * projector.A(blur.A(x))
+        geometric = attenuation * projector.A(sum(w * GaussianBlur3d(f, vox).A(x) for w, f in response))
     trues_fraction = 1.0 - scanner.scatter_fraction - scanner.randoms_fraction
     sensitivity = float(count_level * trues_fraction / float(geometric.sum()))
     trues = sensitivity * geometric

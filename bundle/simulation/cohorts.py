@@ -53,6 +53,25 @@ COHORTS: dict[str, Cohort] = {
             **_FAST,
         },
     ),
+    "generalist-train-broad": Cohort(
+        "generalist-train-broad",
+        "lesion-rich training cohort with broadened physics: the generalist-train-lesions subjects (same seed: same "
+        "anatomy, lesions, grids, resolution cores, post-filters and counts) each also drawing a detector response "
+        "with a wide tail, OSEM with or without resolution modelling, 2-4 iterations of 14 or 28 subsets, and "
+        "scatter 25-45 % and randoms 5-25 % of the prompts (`scanner_draw.draw_physics`), for a model that must "
+        "learn PET rather than one simulator's physics",
+        "data/cohorts/generalist_train_broad",
+        {
+            **_WORLD,
+            "lesions": "rich",
+            "n_subjects": 40,
+            "seed": 1000,
+            "scanner": "randomised",
+            "physics_spread": "broad",
+            "count_spread": 0.5,
+            **_FAST,
+        },
+    ),
     "new-anatomy": Cohort(
         "new-anatomy",
         "test cohort: brains the model has not seen (varied anatomy, other seeds) on the default dataset's scanner",

@@ -17,7 +17,8 @@ DRF, as when one list-mode acquisition is subsampled.
 
 Randomness: subject k draws its anatomy from the stream (seed, k, 0), its counts from (seed, k, 1), the
 thinning for DRF D from (seed, k, 2, round(1000 D)), the lesions of the `mix` recipe from (seed, k, 3), the
-randomised scanner from (seed, k, 4) and the `varied` anatomy's variation from (seed, k, 5). A subject is therefore the same whatever the number of
+randomised scanner from (seed, k, 4), the `varied` anatomy's variation from (seed, k, 5), repeated thinnings
+from (seed, k, 6, ...) and the `broad` physics from (seed, k, 7). A subject is therefore the same whatever the number of
 subjects; its highest DRF is the same whatever the list of DRFs (the DRF-200 images of a DRF-200-only dataset and
 of the full chain 2-200 are identical), and each lower DRF builds on the levels above it.
 """

@@ -28,6 +28,7 @@ ANATOMIES = ("mild", "varied")
 SCANNERS = ("fixed", "randomised")
 RESOLUTION_SPACES = ("image", "sinogram")
 STORAGE_GRIDS = ("preset", "native")
+PHYSICS_SPREADS = ("narrow", "broad")
 MIN_COUNTS, MAX_COUNTS = 1e5, 1e13
 """Expected prompts per subject that an image can be made from, and that Poisson sampling handles in float32."""
 DOSE_CHAIN = (2.0, 4.0, 10.0, 20.0, 50.0, 100.0, 200.0)
@@ -118,6 +119,9 @@ class SimulationConfig:
         resolution_space: where the detector resolution is modelled, in the data and in OSEM: 'image' (a blur of
             the activity, the default dataset's) or 'sinogram' (of the line integrals, as a detector response is;
             several times faster on fine grids).
+        physics_spread: 'narrow' (the randomised scanner's draw alone) or 'broad' (a randomised scanner whose
+            subjects also draw a detector response with a wide tail, OSEM with or without resolution modelling, its
+            iterations and subsets, and the scatter and randoms fractions; `scanner_draw.draw_physics`, own stream).
         grid: where a randomised scanner's volumes are stored: 'preset' (resampled onto the preset's 2 mm grid, as
             for training) or 'native' (on the subject's own drawn grid, as a site's study arrives: a test set off
             the training grid).
@@ -142,6 +146,7 @@ class SimulationConfig:
     scanner: str = "fixed"
     resolution_space: str = "image"
     grid: str = "preset"
+    physics_spread: str = "narrow"
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -211,6 +216,12 @@ class SimulationConfig:
             raise ConfigValueError(
                 "setting grid: 'native' needs a randomised scanner (a fixed one is on the preset grid)"
             )
+        if self.physics_spread not in PHYSICS_SPREADS:
+            raise ConfigValueError(
+                f"setting physics_spread: expected one of {list(PHYSICS_SPREADS)}, got {self.physics_spread!r}"
+            )
+        if self.physics_spread == "broad" and self.scanner != "randomised":
+            raise ConfigValueError("setting physics_spread: 'broad' needs a randomised scanner")
         if self.scanner == "randomised" and self.slices is not None:
             raise ConfigValueError("setting slices: a randomised scanner simulates whole volumes; leave slices unset")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -257,6 +268,7 @@ class SimulationConfig:
             ("scanner", "fixed"),
             ("resolution_space", "image"),
             ("grid", "preset"),
+            ("physics_spread", "narrow"),
         ):
             if out[key] == default:
                 out.pop(key)  # likewise for settings added later, at their default

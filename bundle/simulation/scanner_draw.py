@@ -5,6 +5,11 @@ count level, and a reconstruction whose model never exactly matches the data (th
 approximation; scatter and randoms are estimated). `draw_scanner` draws all of these per subject from the ranges in
 `SCANNER_RANGES`. The subject is then simulated and reconstructed on its own grid (`native_geometry`) and resampled
 trilinearly onto the preset's grid, as inference resamples a study to the network's spacing.
+
+With `physics_spread='broad'` a subject also gets a `PhysicsDraw` (`draw_physics`, its own stream, so the scanner
+draw and everything else about the subject are unchanged): a detector response with a wide tail, OSEM with or
+without resolution modelling, 2-4 iterations of 14 or 28 subsets, and other scatter and randoms fractions; what
+issue 29 lists as the physics a site's scanner may differ in.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from scipy import ndimage
 from .presets import Geometry
 
 __all__ = [
+    "PHYSICS_RANGES",
+    "PhysicsDraw",
     "SCANNER_RANGES",
     "ScannerDraw",
+    "draw_physics",
     "draw_scanner",
     "estimated_background_factors",
     "log_uniform_factor",
@@ -38,6 +46,16 @@ SCANNER_RANGES: dict[str, tuple[float, float]] = {
     "randoms_estimate_scale": (0.95, 1.05),
 }
 NO_POSTFILTER_PROBABILITY = 0.25
+PHYSICS_RANGES: dict[str, tuple[float, float]] = {
+    "psf_tail_fraction": (0.05, 0.35),  # share of the detector response in a wide tail (when it has one)
+    "psf_tail_factor": (2.5, 4.0),  # the tail's FWHM over the core's
+    "scatter_fraction": (0.25, 0.45),
+    "randoms_fraction": (0.05, 0.25),
+}
+NO_TAIL_PROBABILITY = 0.5
+NO_PSF_MODEL_PROBABILITY = 0.4  # OSEM without resolution modelling, as many sites still reconstruct
+ITERATION_CHOICES = (2, 3, 4)
+SUBSET_CHOICES = (14, 28)  # both divide every drawn grid's views (a multiple of SUBSETS)
 VIEWS_PER_PIXEL = 168 / 128  # the quick preset's angular sampling, kept on every grid
 SUBSETS = 28
 
@@ -63,6 +81,42 @@ class ScannerDraw:
 
     def as_dict(self) -> dict[str, float]:
         return {key: round(float(value), 4) for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class PhysicsDraw:
+    """One subject's broadened physics: detector response shape, reconstruction algorithm and background."""
+
+    psf_tail_fraction: float
+    psf_tail_factor: float
+    model_psf: bool
+    iterations: int
+    subsets: int
+    scatter_fraction: float
+    randoms_fraction: float
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        return {k: (round(float(v), 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def draw_physics(rng: np.random.Generator) -> PhysicsDraw:
+    """Draw the broadened physics of one subject from `PHYSICS_RANGES` and the choices above."""
+
+    def uniform(name: str) -> float:
+        return float(rng.uniform(*PHYSICS_RANGES[name]))
+
+    tail, factor = uniform("psf_tail_fraction"), uniform("psf_tail_factor")
+    if rng.random() < NO_TAIL_PROBABILITY:
+        tail = 0.0
+    return PhysicsDraw(
+        psf_tail_fraction=tail,
+        psf_tail_factor=factor,
+        model_psf=bool(rng.random() >= NO_PSF_MODEL_PROBABILITY),
+        iterations=int(rng.choice(ITERATION_CHOICES)),
+        subsets=int(rng.choice(SUBSET_CHOICES)),
+        scatter_fraction=uniform("scatter_fraction"),
+        randoms_fraction=uniform("randoms_fraction"),
+    )
 
 
 def draw_scanner(rng: np.random.Generator, base: Geometry) -> ScannerDraw:

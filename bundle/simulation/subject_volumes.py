@@ -4,6 +4,7 @@ preset's grid or (a randomised scanner) on the subject's own grid, resampled or 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Mapping
 
@@ -16,6 +17,7 @@ from .phantom import Subject, grid_affine, make_subject, varied_tissue_model
 from .presets import Geometry, SimulationConfig
 from .projector import ParallelBeamProjector
 from .scanner_draw import (
+    draw_physics,
     draw_scanner,
     estimated_background_factors,
     log_uniform_factor,
@@ -86,9 +88,13 @@ def simulate_subject_volumes(
     draw = (
         draw_scanner(np.random.default_rng([config.seed, index, 4]), base) if config.scanner == "randomised" else None
     )
+    physics = draw_physics(np.random.default_rng([config.seed, index, 7])) if config.physics_spread == "broad" else None
+    rec = config.recon
+    if physics is not None:
+        rec = replace(rec, model_psf=physics.model_psf, iterations=physics.iterations, subsets=physics.subsets)
     geometry = base if draw is None else native_geometry(base, draw)
     if draw is not None:
-        projector = _native_projector(geometry, config.recon.subsets, projector.device)
+        projector = _native_projector(geometry, rec.subsets, projector.device)
     subject = make_subject(
         sid, geometry, anatomy_rng, tissue=tissue, lesion_rng=lesion_rng, lesion_recipe=config.lesions
     )
@@ -101,10 +107,20 @@ def simulate_subject_volumes(
             config.detector_fwhm_mm, config.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
         )
         psf, background_estimate, postfilter_mm = None, None, config.recon.postfilter_fwhm_mm
-    else:
+    elif physics is None:
         scanner = ScannerModel(
             draw.detector_fwhm_mm, draw.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
         )
+    else:
+        scanner = ScannerModel(
+            draw.detector_fwhm_mm,
+            draw.axial_fwhm_mm,
+            physics.scatter_fraction,
+            physics.randoms_fraction,
+            physics.psf_tail_fraction,
+            physics.psf_tail_factor,
+        )
+    if draw is not None:
         psf, postfilter_mm = draw.recon_psf_mm, draw.postfilter_fwhm_mm
         background_estimate = estimated_background_factors(draw, projector.n_bins)
     vox = geometry.voxel_size_mm
@@ -115,13 +131,12 @@ def simulate_subject_volumes(
         vox,
         scanner,
         count_level,
-        model_psf=config.recon.model_psf,
+        model_psf=rec.model_psf,
         recon_psf_fwhm_mm=psf,
         background_estimate=background_estimate,
         resolution_space=config.resolution_space,
     )
     full_counts = poisson_counts(acq.expected_prompts, count_rng, config.count_sampler)
-    rec = config.recon
 
     def reconstruct(counts: torch.Tensor, drf: float) -> np.ndarray:
         image = osem(counts, acq.recon_model, acq.assumed_background, rec.iterations, scale=1.0 / drf)
@@ -166,6 +181,8 @@ def simulate_subject_volumes(
     affine = subject.affine
     if draw is not None:
         info["scanner"] = dict(draw.as_dict(), native_shape=list(geometry.shape), stored_on=config.grid)
+    if physics is not None:
+        info["physics"] = physics.as_dict()
     if draw is not None and config.grid == "preset":
         volumes = {
             name: resample_to_grid(array, geometry, base, order=0 if name in LABEL_VOLUMES else 1)
