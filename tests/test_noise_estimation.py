@@ -8,15 +8,16 @@ import logging
 import numpy as np
 import pytest
 import torch
+from helpers import load_script
 from skimage.metrics import mean_squared_error
 
 from bundle.deploy.dose_input import DoseInput, shipped_noise_estimator
-from bundle.errors import ConfigValueError
+from bundle.errors import ConfigValueError, InputDataError
 from bundle.io import file_sha256, load_ras_volume
 from bundle.metrics.relative_noise import noise_mask, relative_noise, relative_noise_log2
 from bundle.networks.noise_estimator import NoiseLevelNet
 from bundle.noise_estimation import NoiseEstimator, NoisePair, NoiseSliceSamples, equivalent_drf, volume_noise_log2
-from bundle.noise_estimation.evaluation import estimator_rows
+from bundle.noise_estimation.evaluation import estimator_comparison_rows, estimator_rows
 from bundle.noise_estimation.training import fit_code_calibration, fit_dose_calibration, train_noise_estimator
 
 
@@ -250,3 +251,36 @@ def test_estimator_records_put_studies_on_the_network_grid_as_inference_does(tin
     assert records[0]["measured_log2"] == pytest.approx(relative_noise_log2(low, full), abs=1e-6)
     assert records[0]["estimated_log2"] == pytest.approx(estimator.noise_log2(low), abs=1e-4)
     assert records[0]["equivalent_drf_estimated"] == pytest.approx(equivalent_drf(records[0]["estimated_log2"], line))
+
+
+def _reading_records(errors: dict[tuple[str, str], float]) -> list[dict]:
+    """Estimator records whose estimate is off the measured noise by `errors[(test set, subject)]` at two DRFs."""
+    return [
+        {"test_set": name, "subject": subject, "drf": drf, "measured_log2": -5.0, "estimated_log2": -5.0 + error}
+        for (name, subject), error in errors.items()
+        for drf in (2.0, 200.0)
+    ]
+
+
+def test_two_estimators_are_compared_per_test_set_with_a_paired_interval_over_subjects(tmp_path, capsys):
+    close = {("paper", f"s{k}"): 0.2 + 0.01 * k for k in range(6)} | {("second", f"s{k}"): 0.5 for k in range(3)}
+    far = {key: 2 * error for key, error in close.items()}
+    rows = estimator_comparison_rows(_reading_records(close), _reading_records(far), ("close", "far"))
+    assert [r["test set"] for r in rows] == ["paper", "second", "all"] and rows[-1]["studies"] == 18
+    paper = rows[0]
+    expected = np.sqrt(np.mean(np.square([0.2 + 0.01 * k for k in range(6)])))
+    assert paper["RMS error, log2 noise: close"] == f"{expected:.2f}"
+    assert paper["RMS error, log2 noise: far"] == f"{2 * expected:.2f}"
+    difference = paper["squared error: close - far (subjects)"]
+    mean = -3 * np.mean(np.square([0.2 + 0.01 * k for k in range(6)]))  # e^2 - (2e)^2, subject by subject
+    assert difference.startswith(f"{mean:+.2f} (") and difference.endswith("(6)")  # below 0: `close` reads closer
+    with pytest.raises(InputDataError, match="hold other studies"):
+        estimator_comparison_rows(_reading_records(close), _reading_records({("paper", "s0"): 0.1}), ("a", "b"))
+    for name, errors in (("close", close), ("far", far)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"records": _reading_records(errors)}))
+    script = load_script("compare_noise_estimators")
+    assert script.main([f"close={tmp_path / 'close.json'}", f"far={tmp_path / 'far.json'}"]) == 0
+    assert "| paper | 12 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        script.main([f"a={tmp_path / 'close.json'}", f"a={tmp_path / 'far.json'}"])
+    assert info.value.code == 2 and "setting reports" in capsys.readouterr().err

@@ -17,6 +17,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..data import at_dose, load_datalist
+from ..errors import InputDataError
+from ..metrics import paired_comparison
 from ..metrics.dose_estimation import estimate_drf
 from ..metrics.relative_noise import relative_noise_log2
 from ..tables import format_table
@@ -24,6 +26,7 @@ from .estimator import NoiseEstimator, equivalent_drf
 
 __all__ = [
     "TEST_SETS",
+    "estimator_comparison_rows",
     "estimator_markdown",
     "estimator_records",
     "estimator_rows",
@@ -120,6 +123,44 @@ def estimator_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
                 "measured noise's equivalent DRF vs DRF label: RMS, log2": f"{_rms(label_error):.2f}",
                 "estimated equivalent DRF vs DRF label: RMS, log2": f"{_rms(estimate_label_error):.2f}",
                 "bundle 0.2 estimate vs DRF label: RMS, log2": f"{_rms(legacy):.2f}" if legacy else "",
+            }
+        )
+    return rows
+
+
+def estimator_comparison_rows(
+    records_a: Sequence[Mapping[str, Any]], records_b: Sequence[Mapping[str, Any]], names: tuple[str, str]
+) -> list[dict[str, Any]]:
+    """Two estimators' reports on the same studies, per test set (and over all): each one's RMS error in log2 noise
+    and the paired difference of their squared errors, each subject's mean over its dose levels, a - b with a 95 %
+    bootstrap CI over subjects (below 0: `a` reads closer). Refused when the two reports hold other studies."""
+
+    def keyed(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, float], float]:
+        return {
+            (r["test_set"], r["subject"], float(r["drf"])): (r["estimated_log2"] - r["measured_log2"]) ** 2
+            for r in records
+        }
+
+    a, b = keyed(records_a), keyed(records_b)
+    if set(a) != set(b):
+        raise InputDataError(f"estimator comparison: the reports of {names[0]} and {names[1]} hold other studies")
+    sets = list(dict.fromkeys(key[0] for key in a))
+    rows = []
+    for name in sets + (["all"] if len(sets) > 1 else []):
+        subjects = sorted({k[:2] for k in a if name in ("all", k[0])})
+        per_subject = [
+            [float(np.mean([errors[k] for k in errors if k[:2] == subject])) for subject in subjects]
+            for errors in (a, b)
+        ]
+        studies = [k for k in a if name in ("all", k[0])]
+        rows.append(
+            {
+                "test set": name,
+                "studies": len(studies),
+                f"RMS error, log2 noise: {names[0]}": f"{np.sqrt(np.mean([a[k] for k in studies])):.2f}",
+                f"RMS error, log2 noise: {names[1]}": f"{np.sqrt(np.mean([b[k] for k in studies])):.2f}",
+                f"squared error: {names[0]} - {names[1]} (subjects)": paired_comparison(*per_subject).interval()
+                + f" ({len(subjects)})",
             }
         )
     return rows

@@ -107,20 +107,16 @@ def simulate_subject_volumes(
             config.detector_fwhm_mm, config.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
         )
         psf, background_estimate, postfilter_mm = None, None, config.recon.postfilter_fwhm_mm
-    elif physics is None:
-        scanner = ScannerModel(
-            draw.detector_fwhm_mm, draw.axial_fwhm_mm, config.scatter_fraction, config.randoms_fraction
-        )
     else:
-        scanner = ScannerModel(
-            draw.detector_fwhm_mm,
-            draw.axial_fwhm_mm,
-            physics.scatter_fraction,
-            physics.randoms_fraction,
-            physics.psf_tail_fraction,
-            physics.psf_tail_factor,
-        )
-    if draw is not None:
+        fractions_and_tail = (config.scatter_fraction, config.randoms_fraction, 0.0, 1.0)  # no tail: a Gaussian
+        if physics is not None:
+            fractions_and_tail = (
+                physics.scatter_fraction,
+                physics.randoms_fraction,
+                physics.psf_tail_fraction,
+                physics.psf_tail_factor,
+            )
+        scanner = ScannerModel(draw.detector_fwhm_mm, draw.axial_fwhm_mm, *fractions_and_tail)
         psf, postfilter_mm = draw.recon_psf_mm, draw.postfilter_fwhm_mm
         background_estimate = estimated_background_factors(draw, projector.n_bins)
     vox = geometry.voxel_size_mm
