@@ -3,7 +3,7 @@
 import logging as _logging
 import warnings as _warnings
 
-__version__ = "0.3.5"
+__version__ = "0.3.6"
 
 # MONAI 1.6 announces on every image loader that an optional GPU DICOM decoder is absent; it is not used here.
 _logging.getLogger("monai.data.nvimgcodec_pydicom_plugin").setLevel(_logging.ERROR)
