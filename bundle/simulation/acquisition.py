@@ -98,17 +98,16 @@ def simulate_acquisition(
     x = _to_stack(activity, device)
     mu = _to_stack(mu_map_per_cm, device) / 10.0  # 1/cm -> 1/mm: line integrals are in mm
     attenuation = torch.exp(-projector.A(mu))
-    fwhm = (scanner.detector_fwhm_mm, scanner.axial_fwhm_mm)
-    response = scanner.response_fwhm_mm()
+    # the detector response's Gaussians (the core first: OSEM's PSF unless `recon_psf_fwhm_mm` says otherwise)
     if resolution_space == "sinogram":
-        blur, sinogram_blur = None, SinogramBlur(fwhm, projector.bin_size_mm, vox[2])
+        response = [(w, SinogramBlur(f, projector.bin_size_mm, vox[2])) for w, f in scanner.response_fwhm_mm()]
+        blur, sinogram_blur = None, response[0][1]
         line_integrals = projector.A(x)
-        geometric = attenuation * sum(
-            w * SinogramBlur(f, projector.bin_size_mm, vox[2]).A(line_integrals) for w, f in response
-        )
+        geometric = attenuation * sum(w * b.A(line_integrals) for w, b in response)
     else:
-        blur, sinogram_blur = GaussianBlur3d(fwhm, vox), None
-        geometric = attenuation * projector.A(sum(w * GaussianBlur3d(f, vox).A(x) for w, f in response))
+        response = [(w, GaussianBlur3d(f, vox)) for w, f in scanner.response_fwhm_mm()]
+        blur, sinogram_blur = response[0][1], None
+        geometric = attenuation * projector.A(sum(w * b.A(x) for w, b in response))
     trues_fraction = 1.0 - scanner.scatter_fraction - scanner.randoms_fraction
     sensitivity = float(count_level * trues_fraction / float(geometric.sum()))
     trues = sensitivity * geometric
