@@ -16,6 +16,7 @@ from bundle.simulation.cohorts import COHORTS, cohort
 from bundle.simulation.presets import (
     ANATOMIES,
     DOSE_CHAIN,
+    PHYSICS_SPREADS,
     PRESETS,
     RESOLUTION_SPACES,
     SCANNERS,
@@ -87,7 +88,7 @@ def build_parser() -> OneLineArgumentParser:
     )
     p.add_argument(
         "--physics-spread",
-        choices=["narrow", "broad"],
+        choices=list(PHYSICS_SPREADS),
         default=None,
         help="broad: a randomised scanner's subjects also draw a tailed detector response, OSEM with or without "
         "resolution modelling, its iterations and subsets, and the scatter and randoms fractions (default narrow)",
